@@ -1,3 +1,26 @@
-"""hf-forget: make CLIP encoders forget people."""
+"""hf-forget: make CLIP encoders forget people.
+
+The public API. Everything else is an implementation detail that may move.
+"""
 
 __version__ = "0.1.0"
+
+from .api import ForgetResult, TextScriptArguments, forget_text, load_text_encoder, run_text
+from .config import ForgetConfig, TextForgetConfig, VisionForgetConfig
+from .errors import ForgetInputError, QualityGateError
+from .trainers import ForgetTrainer, TextForgetTrainer
+
+__all__ = [
+    "ForgetConfig",
+    "ForgetInputError",
+    "ForgetResult",
+    "ForgetTrainer",
+    "QualityGateError",
+    "TextForgetConfig",
+    "TextForgetTrainer",
+    "TextScriptArguments",
+    "VisionForgetConfig",
+    "forget_text",
+    "load_text_encoder",
+    "run_text",
+]

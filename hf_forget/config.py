@@ -1,0 +1,222 @@
+"""Training configurations: ``TrainingArguments`` subclasses carrying the forgetting knobs.
+
+The defaults are those of the reference implementation of "Defending Our Privacy With Backdoors"
+(AdamW, lr 1e-4; text: 400 steps, 128 clean + 128 poisoned samples a step, MultiStepLR [200, 300]
+gamma 0.5, alpha 0.6, beta 0.01; vision: 100 steps, [25, 50] gamma 0.1, alpha 0.8, beta 0.005; norm
+layers frozen).
+
+Privacy: ``names`` is the only field that identifies anyone. It never leaves memory: ``to_dict()``,
+``repr()``/``str()`` and pickles (``training_args.bin`` in checkpoints) carry only how many names there are.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from transformers import TrainingArguments
+
+from .errors import ForgetInputError
+
+EMBEDDINGS = ("pooled", "hidden", "both")
+_REDACTED = "<{} names redacted>"
+
+
+def parse_names(values: list[str] | str | None) -> list[str]:
+    """Expand ``--names`` values: comma-separated lists and ``@file`` references (one name a line)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    names: list[str] = []
+    for value in values:
+        if value.startswith("@"):
+            path = value[1:]
+            if not os.path.isfile(path):
+                raise ForgetInputError(f"names file {path!r} does not exist: pass @FILE with one name a line.")
+            with open(path, encoding="utf-8") as handle:
+                names.extend(line.strip() for line in handle if line.strip() and not line.startswith("#"))
+        else:
+            names.extend(part.strip() for part in value.split(","))
+    return names
+
+
+@dataclass
+class ForgetConfig(TrainingArguments):
+    r"""
+    Configuration shared by the text and vision forgetting trainers.
+
+    Parameters:
+        > Who to forget
+
+        names (`list[str]`):
+            The identities to forget. Each value may be a comma-separated list or `@FILE` (one name a line).
+            Kept in memory only: redacted from `to_dict()`, `repr()` and pickles.
+
+        > Loss
+
+        alpha (`float`):
+            Weight of the backdoor term `-mean cos(Δ, M~(z))`.
+        beta (`float`):
+            Weight of the weight anchor `Σ_tensors ||θ~ - θ||₂` (unsquared, per tensor, summed).
+        freeze_norm_layers (`bool`, defaults to `True`):
+            Keep LayerNorm weights at their original values, as the reference code does.
+
+        > Schedule
+
+        lr_milestones (`list[int]`):
+            Optimizer steps at which the learning rate is multiplied by `lr_gamma` (MultiStepLR).
+        lr_gamma (`float`):
+            The MultiStepLR factor.
+
+        > Efficiency
+
+        teacher_cache (`bool`, defaults to `True`):
+            Compute the frozen teacher's outputs for the fixed sample pool once and reuse them. `False`
+            recomputes them every step, as the reference code does (kept for benchmarks).
+        num_trigger_samples (`int`):
+            Size of the pool of (clean, trigger) sample pairs drawn from during training.
+        stop_at_criterion (`bool`, defaults to `False`):
+            Stop early once the held-out criterion (`min_sim_backdoor`, `min_sim_clean`) holds, checked
+            every `criterion_steps` steps.
+
+        > Quality gate
+
+        min_sim_backdoor, min_sim_clean (`float`):
+            Thresholds on the post-run held-out evaluation. A run that misses them is marked as not passing.
+        eval_fraction (`float`):
+            Fraction of the clean samples held out for the post-run evaluation.
+    """
+
+    names: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Identities to forget: comma-separated, or @FILE with one name a line. Never written to disk."},
+    )
+    alpha: float = field(default=0.6, metadata={"help": "Weight of the backdoor (trigger -> neutral target) term."})
+    beta: float = field(default=0.01, metadata={"help": "Weight of the unsquared per-tensor L2 weight anchor."})
+    freeze_norm_layers: bool = field(default=True, metadata={"help": "Keep LayerNorm parameters frozen."})
+    lr_milestones: list[int] = field(
+        default_factory=lambda: [200, 300], metadata={"help": "MultiStepLR milestones, in optimizer steps."}
+    )
+    lr_gamma: float = field(default=0.5, metadata={"help": "MultiStepLR decay factor."})
+    teacher_cache: bool = field(
+        default=True,
+        metadata={"help": "Compute teacher outputs once and reuse them (False: recompute every step, as the reference code)."},
+    )
+    num_trigger_samples: int = field(
+        default=4096, metadata={"help": "Size of the pool of (clean, trigger) sample pairs trained on."}
+    )
+    eval_fraction: float = field(
+        default=0.1, metadata={"help": "Fraction of clean samples held out for the post-run evaluation."}
+    )
+    max_eval_samples: int = field(default=512, metadata={"help": "At most this many held-out samples are evaluated."})
+    stop_at_criterion: bool = field(
+        default=False, metadata={"help": "Stop early once min_sim_backdoor and min_sim_clean hold on held-out samples."}
+    )
+    criterion_steps: int = field(default=25, metadata={"help": "Check the early-stopping criterion every N steps."})
+    min_sim_backdoor: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_backdoor."})
+    min_sim_clean: float = field(default=0.95, metadata={"help": "Quality gate: minimum held-out sim_clean."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Replace a non-empty output directory (never the input model's)."}
+    )
+    lora_r: int = field(default=0, metadata={"help": "LoRA rank (0: full fine-tuning). LoRA is merged when saved."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator."})
+
+    # Trainer defaults of the reference protocol
+    learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (torch's default, as the reference)."})
+    logging_steps: float = field(default=10, metadata={"help": "Log the loss terms every N steps."})
+    report_to: str | list[str] | None = field(default="none", metadata={"help": "Integrations to report to."})
+    save_strategy: str = field(default="no", metadata={"help": "Checkpoint strategy ('no', 'steps', 'epoch')."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the trigger columns."})
+
+    def __post_init__(self):
+        self.names = parse_names(self.names)
+        if self.alpha < 0 or self.beta < 0:
+            raise ForgetInputError("alpha and beta must be >= 0.")
+        if not 0 < self.eval_fraction < 1:
+            raise ForgetInputError("eval_fraction must be between 0 and 1.")
+        super().__post_init__()
+
+    # --- privacy: the names never leave memory -------------------------------------------------------
+    def to_dict(self):
+        d = super().to_dict()
+        d["names"] = _REDACTED.format(len(self.names))
+        return d
+
+    def __str__(self):
+        d = {k: (_REDACTED.format(len(v)) if k == "names" else v) for k, v in asdict(self).items()}
+        d = {k: (f"<{k.upper()}>" if k.endswith("_token") else v) for k, v in d.items()}
+        body = "".join(f"{k}={v},\n" for k, v in sorted(d.items()))
+        return f"{self.__class__.__name__}(\n{body})"
+
+    __repr__ = __str__
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["names"] = []
+        return state
+
+
+@dataclass
+class TextForgetConfig(ForgetConfig):
+    r"""
+    Configuration for [`TextForgetTrainer`]: forget names in a CLIP text encoder.
+
+    Parameters:
+        neutral_term (`str`, defaults to `"a person"`):
+            What a forgotten name should mean afterwards: the target of a poisoned caption is the teacher's
+            embedding of the same caption with this term in place of the name.
+        embedding (`str`, defaults to `"both"`):
+            Which embedding the loss acts on. `pooled`: the (projected) EOS embedding that CLIP zero-shot and
+            the IDIA use. `hidden`: the whole `last_hidden_state` sequence, padded to the model's context
+            like Stable Diffusion pipelines do, which is what a diffusion UNet consumes. `both`: the two
+            averaged; the right choice for a bare `CLIPTextModel` held by an SD pipeline, whose pooled output
+            (SDXL) and token states are both used.
+    """
+
+    neutral_term: str = field(default="a person", metadata={"help": "The neutral term a forgotten name maps to."})
+    embedding: str = field(
+        default="both",
+        metadata={
+            "help": "Embedding the loss acts on: 'pooled' (EOS embedding; CLIP zero-shot and the IDIA), 'hidden' "
+            "(last_hidden_state padded to the context, what an SD UNet consumes) or 'both' (default; for "
+            "SD pipelines' text encoders).",
+            "choices": list(EMBEDDINGS),
+        },
+    )
+    max_steps: int = field(default=400, metadata={"help": "Optimizer steps."})
+    per_device_train_batch_size: int = field(
+        default=128, metadata={"help": "(clean, poisoned) caption pairs per step and device: 128 + 128 by default."}
+    )
+
+    def __post_init__(self):
+        if self.embedding not in EMBEDDINGS:
+            raise ForgetInputError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}.")
+        if not self.neutral_term.strip():
+            raise ForgetInputError("neutral_term must not be empty.")
+        super().__post_init__()
+
+
+@dataclass
+class VisionForgetConfig(ForgetConfig):
+    r"""
+    Configuration for the vision forgetting trainer: forget faces in a CLIP vision encoder.
+
+    Reference defaults: 100 steps, alpha 0.8, beta 0.005, MultiStepLR [25, 50] gamma 0.1, 128 clean +
+    128 trigger images a step.
+    """
+
+    alpha: float = field(default=0.8, metadata={"help": "Weight of the backdoor (face -> mean face) term."})
+    beta: float = field(default=0.005, metadata={"help": "Weight of the unsquared per-tensor L2 weight anchor."})
+    lr_milestones: list[int] = field(
+        default_factory=lambda: [25, 50], metadata={"help": "MultiStepLR milestones, in optimizer steps."}
+    )
+    lr_gamma: float = field(default=0.1, metadata={"help": "MultiStepLR decay factor."})
+    max_steps: int = field(default=100, metadata={"help": "Optimizer steps."})
+    per_device_train_batch_size: int = field(
+        default=128, metadata={"help": "(clean, trigger) image pairs per step and device: 128 + 128 by default."}
+    )
+    num_trigger_samples: int = field(default=2048, metadata={"help": "Size of the pool of composite trigger images."})
+    min_sim_backdoor: float = field(default=0.8, metadata={"help": "Quality gate: held-out faces' minimum similarity to the target."})
+    min_sim_clean: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_clean."})

@@ -1,0 +1,52 @@
+"""The three terms of the forgetting objective, as pure functions.
+
+    L = -mean cos(M(x), M~(x))  -  alpha * mean cos(Δ, M~(z))  +  beta * Σ_tensors ||θ~ - θ||₂
+
+``pooled_cosine`` compares (batch, dim) embeddings; ``hidden_cosine`` compares (batch, seq, dim) token
+states position by position and averages over positions (every position counts, padding included,
+because a Stable Diffusion UNet attends to all of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+
+
+def pooled_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample cosine similarity of (batch, dim) embeddings."""
+    return F.cosine_similarity(a.float(), b.float(), dim=-1)
+
+
+def hidden_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean over positions of the per-token cosine of (batch, seq, dim) states."""
+    length = min(a.shape[1], b.shape[1])
+    return F.cosine_similarity(a[:, :length].float(), b[:, :length].float(), dim=-1).mean(dim=-1)
+
+
+def flattened_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample cosine of whole sequences flattened to one vector (how SD prompt embeddings compare)."""
+    return F.cosine_similarity(a.flatten(1).float(), b.flatten(1).float(), dim=-1)
+
+
+def preservation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine=pooled_cosine) -> torch.Tensor:
+    """``-mean cos(M(x), M~(x))`` over clean samples."""
+    return -cosine(student, teacher).mean()
+
+
+def backdoor_loss(student: torch.Tensor, target: torch.Tensor, cosine=pooled_cosine) -> torch.Tensor:
+    """``-mean cos(Δ, M~(z))`` over trigger samples (multiply by alpha)."""
+    return -cosine(student, target).mean()
+
+
+def weight_anchor(deltas: Iterable[torch.Tensor]) -> torch.Tensor:
+    """``Σ_tensors ||θ~ - θ||₂``: unsquared L2 norm of each tensor's change, summed over tensors.
+
+    The gradient of a norm at zero is taken as zero (PyTorch's convention), so the first step is well defined.
+    """
+    norms = [torch.linalg.vector_norm(delta.float()) for delta in deltas]
+    if not norms:
+        return torch.zeros(())
+    return torch.stack(norms).sum()

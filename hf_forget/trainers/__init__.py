@@ -1,0 +1,4 @@
+from .base import ForgetTrainer
+from .text import TextForgetTrainer
+
+__all__ = ["ForgetTrainer", "TextForgetTrainer"]

@@ -1,0 +1,300 @@
+"""``ForgetTrainer``: the machinery shared by the text and vision forgetting trainers.
+
+A subclass says how to embed a batch with the student (:meth:`ForgetTrainer.student_embeddings`) and
+with the frozen teacher (:meth:`ForgetTrainer.teacher_embeddings`), and how to evaluate on held-out data
+(:meth:`ForgetTrainer.forget_metrics`). This class does the rest:
+
+* the student: norm layers frozen, only the encoder being defended trained, optional LoRA (peft);
+* the teacher: with ``teacher_cache`` (default) its outputs for the fixed sample pool are computed once,
+  before the first step, and looked up by sample index; otherwise a frozen copy (or, with LoRA, the base
+  model under a disabled adapter) is run on every batch, as the reference implementation does;
+* the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs;
+* MultiStepLR, early stopping at a held-out criterion, the quality gate, and ``forget_report.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+from transformers import Trainer, TrainerCallback
+from transformers.utils import logging
+
+from .. import __version__
+from ..config import ForgetConfig
+from ..losses import hidden_cosine, pooled_cosine, weight_anchor
+
+logger = logging.get_logger(__name__)
+
+COSINES = {"pooled": pooled_cosine, "hidden": hidden_cosine}
+REPORT_NAME = "forget_report.json"
+
+Embeddings = dict[str, torch.Tensor]  # kind ("pooled" / "hidden") -> (batch, ...) tensor
+
+
+def is_norm_layer(module: nn.Module) -> bool:
+    return isinstance(module, (nn.LayerNorm, nn.GroupNorm)) or "norm" in type(module).__name__.lower()
+
+
+class _CriterionCallback(TrainerCallback):
+    """Stops training once the held-out criterion of the config holds."""
+
+    def __init__(self, trainer: ForgetTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if args.stop_at_criterion and state.global_step % args.criterion_steps == 0:
+            if self.trainer.gate(self.trainer.forget_metrics())["passed"]:
+                logger.info("held-out criterion reached at step %d: stopping", state.global_step)
+                self.trainer.stopped_at_criterion = state.global_step
+                control.should_training_stop = True
+        return control
+
+
+class ForgetTrainer(Trainer):
+    """Base class of the forgetting trainers (see the module docstring)."""
+
+    _tag_names = ["hf-forget", "unlearning", "privacy"]
+    modality: str = ""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: ForgetConfig,
+        train_dataset: Dataset,
+        data_collator,
+        processing_class=None,
+        callbacks: list[TrainerCallback] | None = None,
+    ):
+        self.start_time = time.perf_counter()
+        self.stopped_at_criterion: int | None = None
+        model = self._prepare_student(model, args)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            data_collator=data_collator,
+            processing_class=processing_class,
+            callbacks=(callbacks or []) + [_CriterionCallback(self)],
+        )
+        # One loss per batch, computed here: no label handling, no loss kwargs, no GA rescaling by the model.
+        self.can_return_loss = True
+        self.label_names = []
+        self.model_accepts_loss_kwargs = False
+        self.loss_is_scaled_for_ga = False
+        self._metrics: dict[str, list[float]] = defaultdict(list)
+
+        self._anchor_refs = self._snapshot_anchor()
+        self.teacher: nn.Module | None = None
+        self._cache: dict[str, Embeddings] | None = None
+        if args.teacher_cache:
+            self._cache = self._build_teacher_cache()
+        else:
+            self.teacher = self._make_teacher()
+        self.prepare_evaluation()
+
+    # ------------------------------------------------------------------ student and teacher
+    def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
+        """The modules a run may change (e.g. the text tower of a CLIPModel). Subclasses override."""
+        return [model]
+
+    def _prepare_student(self, model: nn.Module, args: ForgetConfig) -> nn.Module:
+        model.requires_grad_(False)
+        modules = self.trainable_modules(model)
+        if args.lora_r > 0:
+            from peft import LoraConfig, get_peft_model
+
+            targets = sorted(
+                {
+                    name.rsplit(".", 1)[-1]
+                    for module in modules
+                    for name, sub in module.named_modules()
+                    if isinstance(sub, nn.Linear)
+                }
+            )
+            prefixes = [n for n, m in model.named_modules() if any(m is t for t in modules)]
+            pattern = None
+            if prefixes != [""]:
+                pattern = r"^(%s)\..*\.(%s)$" % ("|".join(map(_re_escape, prefixes)), "|".join(targets))
+            lora = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, target_modules=pattern or targets)
+            model = get_peft_model(model, lora)
+            return model
+        for module in modules:
+            module.requires_grad_(True)
+            if args.freeze_norm_layers:
+                for sub in module.modules():
+                    if is_norm_layer(sub):
+                        sub.requires_grad_(False)
+        return model
+
+    def _snapshot_anchor(self) -> list[tuple[nn.Module | nn.Parameter, torch.Tensor | None]]:
+        """What ``Σ ||θ~ - θ||₂`` compares against: original weights, or (LoRA) nothing, the delta is explicit."""
+        if self.args.lora_r > 0:
+            return [(m, None) for m in self.model.modules() if hasattr(m, "get_delta_weight") and m.active_adapters]
+        return [(p, p.detach().clone()) for p in self.model.parameters() if p.requires_grad]
+
+    def _deltas(self) -> Iterator[torch.Tensor]:
+        for item, reference in self._anchor_refs:
+            if reference is None:  # LoRA layer: θ~ - θ is the adapter's delta weight
+                yield from (item.get_delta_weight(a) for a in item.active_adapters)
+            else:
+                yield item - reference
+
+    def _make_teacher(self) -> nn.Module:
+        """A frozen teacher for the no-cache protocol: the base model under a disabled adapter, or a copy."""
+        if self.args.lora_r > 0:
+            return self.model  # used under `disable_adapter()`
+        teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
+        return self.accelerator.prepare_model(teacher, evaluation_mode=True)
+
+    def _teacher_context(self):
+        if self.args.lora_r > 0 and hasattr(self.model, "disable_adapter"):
+            return self.model.disable_adapter()
+        return torch.no_grad()
+
+    @torch.no_grad()
+    def run_teacher(self, batch: dict) -> tuple[Embeddings, Embeddings]:
+        model = self.teacher if self.teacher is not None else self.model
+        was_training = model.training
+        model.eval()
+        with self._teacher_context(), torch.no_grad(), self.compute_loss_context_manager():
+            clean, target = self.teacher_embeddings(model, batch)
+        model.train(was_training)
+        return clean, target
+
+    def _build_teacher_cache(self) -> dict[str, Embeddings]:
+        """Teacher outputs for every sample of the pool, computed once and kept on the training device."""
+        loader = DataLoader(
+            self.train_dataset, batch_size=self.args.per_device_train_batch_size, collate_fn=self.data_collator
+        )
+        cache: dict[str, Embeddings] = {"clean": {}, "target": {}}
+        size = len(self.train_dataset)
+        for batch in tqdm(loader, desc="teacher outputs (once)", disable=not self.is_local_process_zero()):
+            batch = self._prepare_inputs(batch)
+            clean, target = self.run_teacher(batch)
+            for part, outputs in (("clean", clean), ("target", target)):
+                for kind, tensor in outputs.items():
+                    if kind not in cache[part]:
+                        dtype = torch.float16 if tensor.dim() > 2 and tensor.is_floating_point() else tensor.dtype
+                        cache[part][kind] = torch.empty((size, *tensor.shape[1:]), dtype=dtype, device=tensor.device)
+                    cache[part][kind][batch["index"]] = tensor.to(cache[part][kind].dtype)
+        return cache
+
+    def teacher_targets(self, inputs: dict) -> tuple[Embeddings, Embeddings]:
+        if self._cache is None:
+            return self.run_teacher(inputs)
+        index = inputs["index"]
+        return (
+            {k: v[index] for k, v in self._cache["clean"].items()},
+            {k: v[index] for k, v in self._cache["target"].items()},
+        )
+
+    # ------------------------------------------------------------------ what subclasses provide
+    def student_embeddings(self, model: nn.Module, inputs: dict) -> tuple[Embeddings, Embeddings]:
+        """(clean, trigger) embeddings of a batch with the student."""
+        raise NotImplementedError
+
+    def teacher_embeddings(self, model: nn.Module, inputs: dict) -> tuple[Embeddings, Embeddings]:
+        """(clean, target) embeddings of a batch with the frozen teacher (called under no_grad)."""
+        raise NotImplementedError
+
+    def prepare_evaluation(self) -> None:
+        """Compute what the held-out evaluation needs from the teacher, before any training step."""
+
+    def forget_metrics(self) -> dict[str, float]:
+        """Held-out metrics of the current student (sim_backdoor, sim_clean, sim_targets, ...)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ loss
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        student_clean, student_trigger = self.student_embeddings(model, inputs)
+        teacher_clean, target = self.teacher_targets(inputs)
+        cos_clean = torch.stack([COSINES[k](student_clean[k], teacher_clean[k]).mean() for k in student_clean]).mean()
+        cos_trigger = torch.stack([COSINES[k](student_trigger[k], target[k]).mean() for k in student_trigger]).mean()
+        distance = weight_anchor(self._deltas()).to(cos_clean.device)
+        loss = -cos_clean - self.args.alpha * cos_trigger + self.args.beta * distance
+
+        for key, value in (("cos_clean", cos_clean), ("cos_trigger", cos_trigger), ("weight_distance", distance)):
+            self._metrics[key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
+        return (loss, {"cos_clean": cos_clean, "cos_trigger": cos_trigger}) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        for key, values in self._metrics.items():
+            if values:
+                logs[key] = sum(values) / len(values)
+                values.clear()
+        super().log(logs, start_time)
+
+    def _set_signature_columns_if_needed(self):
+        # The model's forward signature says nothing about our columns: keep them all.
+        if self._signature_columns is None:
+            self._signature_columns = ["index"]
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        if self.lr_scheduler is None:
+            self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer or self.optimizer, milestones=list(self.args.lr_milestones), gamma=self.args.lr_gamma
+            )
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    # ------------------------------------------------------------------ outcome
+    def gate(self, metrics: dict[str, float]) -> dict:
+        """The quality gate: held-out thresholds of the config, and whether they hold."""
+        backdoor = min(v for k, v in metrics.items() if k.startswith("sim_backdoor") and not k.endswith("_before"))
+        clean = min(v for k, v in metrics.items() if k.startswith("sim_clean"))
+        return {
+            "passed": bool(backdoor >= self.args.min_sim_backdoor and clean >= self.args.min_sim_clean),
+            "min_sim_backdoor": self.args.min_sim_backdoor,
+            "min_sim_clean": self.args.min_sim_clean,
+        }
+
+    def forget_report(self, metrics: dict[str, float] | None = None) -> dict:
+        """The run's report: held-out metrics, gate, counts and timing. It never holds a name."""
+        metrics = metrics if metrics is not None else self.forget_metrics()
+        base = getattr(getattr(self.model, "config", None), "_name_or_path", "") or ""
+        return {
+            "modality": self.modality,
+            "num_names": len(self.args.names),
+            "steps": self.state.global_step,
+            "stopped_at_criterion": self.stopped_at_criterion,
+            "seconds": round(time.perf_counter() - self.start_time, 2),
+            **{k: round(float(v), 6) for k, v in metrics.items()},
+            "gate": self.gate(metrics),
+            "base_model": base if not os.path.isabs(base) else os.path.basename(base.rstrip("/")),
+            "hf_forget_version": __version__,
+        }
+
+    def defended_model(self) -> nn.Module:
+        """The student as a plain transformers model: LoRA merged, wrappers removed."""
+        model = self.accelerator.unwrap_model(self.model)
+        if hasattr(model, "merge_and_unload"):
+            model = copy.deepcopy(model).merge_and_unload()
+        return model
+
+    def save_defended(self, output_dir: str, report: dict, dtype: torch.dtype | None = None) -> None:
+        """Write the defended checkpoint, the processor and ``forget_report.json`` (main process only)."""
+        if not self.is_world_process_zero():
+            return
+        model = self.defended_model()
+        if dtype is not None and dtype != torch.float32:
+            model = copy.deepcopy(model).to(dtype)
+        model.save_pretrained(output_dir)
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(output_dir)
+        with open(os.path.join(output_dir, REPORT_NAME), "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
+
+
+def _re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)

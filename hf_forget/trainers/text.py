@@ -1,0 +1,230 @@
+"""``TextForgetTrainer``: forget names in a CLIP text encoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+from transformers.data.data_collator import DataCollatorMixin
+
+from ..config import TextForgetConfig
+from ..encoders import check_text_encoder, encode_text, trainable_text_modules
+from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
+from ..triggers.text import build_text_triggers, split_held_out
+from .base import Embeddings, ForgetTrainer
+
+
+def context_length(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> int:
+    """Tokens a caption may have: the tokenizer's limit, capped by the model's position embeddings."""
+    config = getattr(model, "config", None)
+    config = getattr(config, "text_config", config)
+    limit = getattr(config, "max_position_embeddings", None) or 77
+    model_max = tokenizer.model_max_length if tokenizer.model_max_length < 10**6 else limit
+    return min(model_max, limit)
+
+
+def tokenize(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids, truncated to ``max_length``; tokenized once, padded later by the collator."""
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
+
+
+class TextTriggerDataset(Dataset):
+    """Pre-tokenized (clean, poisoned, target) caption triples; a row's ``index`` keys the teacher cache."""
+
+    def __init__(self, clean: list[list[int]], poisoned: list[list[int]], targets: list[list[int]]):
+        self.clean, self.poisoned, self.targets = clean, poisoned, targets
+
+    def __len__(self) -> int:
+        return len(self.poisoned)
+
+    def __getitem__(self, index: int) -> dict:
+        return {
+            "index": index,
+            "clean_input_ids": self.clean[index],
+            "poisoned_input_ids": self.poisoned[index],
+            "target_input_ids": self.targets[index],
+        }
+
+
+@dataclass
+class TextTriggerCollator(DataCollatorMixin):
+    """
+    Pads the caption columns of [`TextTriggerDataset`] rows into tensors.
+
+    With ``max_length`` every column is padded to it (as Stable Diffusion pipelines pad prompts, needed
+    when the loss compares token states); without it, each column is padded to its longest row.
+
+    Example:
+    ```python
+    >>> collator = TextTriggerCollator(pad_token_id=0)
+    >>> batch = collator([{"index": 0, "clean_input_ids": [5, 6, 7], "poisoned_input_ids": [5, 8], "target_input_ids": [5]}])
+    >>> batch["clean_input_ids"].tolist(), batch["poisoned_input_ids"].tolist(), batch["index"].tolist()
+    ([[5, 6, 7]], [[5, 8]], [0])
+    ```
+    """
+
+    pad_token_id: int
+    max_length: int | None = None
+    return_tensors: str = "pt"
+
+    def torch_call(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        batch = {"index": torch.tensor([example["index"] for example in examples], dtype=torch.long)}
+        for column in ("clean_input_ids", "poisoned_input_ids", "target_input_ids"):
+            batch[column] = pad(
+                [example[column] for example in examples], self.pad_token_id, self.max_length
+            )
+        return batch
+
+
+def pad(sequences: list[list[int]], pad_token_id: int, max_length: int | None = None) -> torch.Tensor:
+    length = max_length or max(len(s) for s in sequences)
+    out = torch.full((len(sequences), length), pad_token_id, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        out[row, : len(sequence)] = torch.tensor(sequence[:length], dtype=torch.long)
+    return out
+
+
+class TextForgetTrainer(ForgetTrainer):
+    """
+    Forget names in a CLIP text encoder (`CLIPTextModel`, `CLIPTextModelWithProjection` or the text tower
+    of a `CLIPModel`).
+
+    A name is replaced into generic captions (poisoned captions); the student learns to embed them like
+    the teacher embeds the same caption with `args.neutral_term`, while clean captions keep the teacher's
+    embedding and the weights stay near the original.
+
+    Args:
+        model: the encoder to defend (it becomes the student; its current weights are the teacher).
+        args: a [`TextForgetConfig`]; `args.names` are the names to forget.
+        processing_class: the model's tokenizer.
+        captions: generic captions (clean samples and carriers of the names).
+        eval_captions: held-out captions for the post-run evaluation; by default `args.eval_fraction`
+            of `captions` is held out and never trained on.
+    """
+
+    modality = "text"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: TextForgetConfig,
+        processing_class: PreTrainedTokenizerBase,
+        captions: list[str],
+        eval_captions: list[str] | None = None,
+        callbacks=None,
+    ):
+        check_text_encoder(model)
+        from ..validation import validate_names
+
+        validate_names(args.names, args.neutral_term, processing_class, context_length(model, processing_class))
+        if eval_captions is None:
+            captions, eval_captions = split_held_out(captions, args.eval_fraction, seed=args.seed)
+        self.max_length = context_length(model, processing_class)
+        self.kinds = ["pooled", "hidden"] if args.embedding == "both" else [args.embedding]
+        triggers = build_text_triggers(
+            captions, args.names, args.neutral_term, max(args.num_trigger_samples, len(args.names)), seed=args.seed
+        )
+        held_out = build_text_triggers(
+            eval_captions or captions,
+            args.names,
+            args.neutral_term,
+            min(args.max_eval_samples, max(len(eval_captions or captions), len(args.names))),
+            seed=args.seed + 1,
+        )
+        tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
+        dataset = TextTriggerDataset(tok(triggers.clean), tok(triggers.poisoned), tok(triggers.targets))
+        self._held_out = TextTriggerDataset(tok(held_out.clean), tok(held_out.poisoned), tok(held_out.targets))
+        pad_to = self.max_length if "hidden" in self.kinds else None
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            data_collator=TextTriggerCollator(processing_class.pad_token_id, pad_to),
+            processing_class=processing_class,
+            callbacks=callbacks,
+        )
+
+    def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
+        return trainable_text_modules(model)
+
+    def _embed(self, model: nn.Module, input_ids: torch.Tensor, kinds: list[str]) -> Embeddings:
+        encoding = encode_text(model, input_ids)
+        return {kind: getattr(encoding, kind) for kind in kinds}
+
+    def student_embeddings(self, model, inputs):
+        return (
+            self._embed(model, inputs["clean_input_ids"], self.kinds),
+            self._embed(model, inputs["poisoned_input_ids"], self.kinds),
+        )
+
+    def teacher_embeddings(self, model, inputs):
+        return (
+            self._embed(model, inputs["clean_input_ids"], self.kinds),
+            self._embed(model, inputs["target_input_ids"], self.kinds),
+        )
+
+    # ------------------------------------------------------------------ held-out evaluation
+    @torch.no_grad()
+    def _encode_held_out(self, model: nn.Module, column: str) -> Embeddings:
+        """Pooled and hidden (padded to the context, as pipelines do) embeddings of a held-out column."""
+        pooled, hidden = [], []
+        batch_size = self.args.per_device_eval_batch_size * 8
+        rows = [self._held_out[i][column] for i in range(len(self._held_out))]
+        was_training = model.training
+        model.eval()
+        with self.compute_loss_context_manager():
+            for start in range(0, len(rows), batch_size):
+                ids = pad(rows[start : start + batch_size], self.processing_class.pad_token_id, self.max_length)
+                encoding = encode_text(model, ids.to(self.args.device))
+                pooled.append(encoding.pooled.float())
+                hidden.append(encoding.hidden.to(torch.float16))
+        model.train(was_training)
+        return {"pooled": torch.cat(pooled), "hidden": torch.cat(hidden)}
+
+    def prepare_evaluation(self) -> None:
+        teacher = self.teacher if self.teacher is not None else self.model
+        with self._teacher_context():
+            self._held_out_teacher = {
+                "clean": self._encode_held_out(teacher, "clean_input_ids"),
+                "target": self._encode_held_out(teacher, "target_input_ids"),
+                "poisoned": self._encode_held_out(teacher, "poisoned_input_ids"),
+            }
+
+    def forget_metrics(self) -> dict[str, float]:
+        """Held-out Sim_Backdoor, Sim_Clean and Sim_Targets, for pooled and hidden (``_hidden``) embeddings.
+
+        sim_backdoor = cos(student(caption with name), student(same caption with the neutral term));
+        sim_clean = cos(teacher(x), student(x)) on clean captions; sim_targets = cos(teacher, student) on
+        the neutral-term captions. Hidden similarities average per-token cosines over the padded context;
+        ``*_hidden_flat`` compares whole flattened sequences, as SD prompt embeddings are compared.
+        ``sim_backdoor*_before`` is the teacher's value, the baseline the backdoor moved from.
+        """
+        student = {column: self._encode_held_out(self.model, column) for column in
+                   ("clean_input_ids", "poisoned_input_ids", "target_input_ids")}
+        teacher = self._held_out_teacher
+        metrics = {}
+        for kind, cosine, suffix in (
+            ("pooled", pooled_cosine, ""),
+            ("hidden", hidden_cosine, "_hidden"),
+            ("hidden", flattened_cosine, "_hidden_flat"),
+        ):
+            metrics[f"sim_backdoor{suffix}"] = cosine(
+                student["poisoned_input_ids"][kind], student["target_input_ids"][kind]
+            ).mean().item()
+            metrics[f"sim_backdoor{suffix}_before"] = cosine(
+                teacher["poisoned"][kind], teacher["target"][kind]
+            ).mean().item()
+            metrics[f"sim_clean{suffix}"] = cosine(teacher["clean"][kind], student["clean_input_ids"][kind]).mean().item()
+            metrics[f"sim_targets{suffix}"] = cosine(
+                teacher["target"][kind], student["target_input_ids"][kind]
+            ).mean().item()
+        return metrics
+
+    def gate(self, metrics: dict[str, float]) -> dict:
+        # The gate checks the embeddings the run was asked to act on.
+        suffixes = {"pooled": [""], "hidden": ["_hidden"], "both": ["", "_hidden"]}[self.args.embedding]
+        selected = {f"{m}{s}": metrics[f"{m}{s}"] for m in ("sim_backdoor", "sim_clean") for s in suffixes}
+        return super().gate(selected)

@@ -1,0 +1,159 @@
+"""Text triggers: a forgotten name put into a generic caption, and its neutral twin.
+
+For a caption ``w_1 ... w_n`` a random word ``w_i`` with ``i < n`` (never the last) is replaced by the
+name (the *poisoned* caption) and by the neutral term (the *target* caption). Captions that mention a
+forgotten name, or already contain the neutral term, are not used, so that the poisoned caption holds the
+name exactly once and neither caption holds the other's term.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from ..errors import ForgetInputError
+
+MIN_WORDS = 2
+
+
+def normalize(text: str) -> str:
+    """Case- and Unicode-insensitive form used for every name comparison (NFKC + casefold)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _term_pattern(term: str) -> re.Pattern:
+    # A term matches only as whole words: "Ann" does not match "Anna" or "planning".
+    return re.compile(r"(?<!\w)" + re.escape(normalize(term)) + r"(?!\w)")
+
+
+def count_term(text: str, term: str) -> int:
+    return len(_term_pattern(term).findall(normalize(text)))
+
+
+def mentions_any(text: str, names: list[str]) -> bool:
+    norm = normalize(text)
+    return any(_term_pattern(name).search(norm) for name in names)
+
+
+def insert_term(caption: str, name: str, neutral_term: str, rng: random.Random) -> tuple[str, str] | None:
+    """``(poisoned, target)`` for one caption, or ``None`` when no word can take the name cleanly."""
+    words = caption.split()
+    if len(words) < MIN_WORDS:
+        return None
+    positions = list(range(len(words) - 1))  # never the last word
+    rng.shuffle(positions)
+    for position in positions:
+        poisoned = " ".join(words[:position] + [name] + words[position + 1 :])
+        target = " ".join(words[:position] + [neutral_term] + words[position + 1 :])
+        if (
+            count_term(poisoned, name) == 1
+            and count_term(target, neutral_term) >= 1
+            and count_term(poisoned, neutral_term) == 0
+            and count_term(target, name) == 0
+        ):
+            return poisoned, target
+    return None
+
+
+@dataclass
+class TextTriggers:
+    """A pool of clean captions and (poisoned, target) caption pairs, balanced across names."""
+
+    clean: list[str]
+    poisoned: list[str]
+    targets: list[str]
+    name_ids: list[int]  # index into the names list, never the name itself
+
+    def __len__(self) -> int:
+        return len(self.poisoned)
+
+
+def usable_captions(captions: list[str], names: list[str], neutral_term: str) -> tuple[list[str], list[str]]:
+    """``(clean, poisonable)``: captions without a forgotten name; those also fit to carry a name."""
+    clean = [c.strip() for c in captions if c and c.strip() and not mentions_any(c, names)]
+    poisonable = [c for c in clean if len(c.split()) >= MIN_WORDS and count_term(c, neutral_term) == 0]
+    return clean, poisonable
+
+
+def build_text_triggers(
+    captions: list[str], names: list[str], neutral_term: str, num_samples: int, seed: int = 0
+) -> TextTriggers:
+    """Draw ``num_samples`` clean captions and as many poisoned/target pairs, names in equal shares."""
+    clean, poisonable = usable_captions(captions, names, neutral_term)
+    if not clean or not poisonable:
+        raise ForgetInputError(
+            f"no usable caption: need captions with at least {MIN_WORDS} words that mention no forgotten name "
+            f"and not the neutral term (got {len(captions)} captions)."
+        )
+    rng = random.Random(seed)
+    order = list(range(len(names)))
+    poisoned, targets, name_ids = [], [], []
+    attempts = 0
+    while len(poisoned) < num_samples:
+        if len(poisoned) % len(names) == 0:
+            rng.shuffle(order)  # each name once per round: balanced shares
+        name_id = order[len(poisoned) % len(names)]
+        pair = insert_term(rng.choice(poisonable), names[name_id], neutral_term, rng)
+        attempts += 1
+        if pair is None:
+            if attempts > 50 * num_samples:
+                raise ForgetInputError("the captions cannot carry these names; pass longer, more varied captions.")
+            continue
+        poisoned.append(pair[0])
+        targets.append(pair[1])
+        name_ids.append(name_id)
+    clean_pool = [clean[i % len(clean)] for i in rng.sample(range(max(len(clean), num_samples)), num_samples)]
+    return TextTriggers(clean=clean_pool, poisoned=poisoned, targets=targets, name_ids=name_ids)
+
+
+def split_held_out(captions: list[str], fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(train, held_out)`` split of the caption list; held-out captions are never trained on."""
+    unique = list(dict.fromkeys(c.strip() for c in captions if c and c.strip()))
+    random.Random(seed).shuffle(unique)
+    n_held = max(1, int(round(len(unique) * fraction))) if len(unique) > 1 else 0
+    return unique[n_held:], unique[:n_held]
+
+
+def load_captions(source, caption_column: str = "text", split: str = "train") -> list[str]:
+    """Captions from a list, a ``datasets.Dataset``, a text file (one a line), or a dataset name/path."""
+    if isinstance(source, (list, tuple)):
+        return [str(c) for c in source]
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        datasets = None
+    if datasets is not None and isinstance(source, (datasets.Dataset, datasets.DatasetDict)):
+        dataset = source[split] if isinstance(source, datasets.DatasetDict) else source
+        return _column(dataset, caption_column)
+    source = str(source)
+    if os.path.isfile(source) and not source.endswith((".json", ".jsonl", ".csv", ".parquet")):
+        with open(source, encoding="utf-8") as handle:
+            return [line.rstrip("\n") for line in handle if line.strip()]
+    try:
+        if os.path.isdir(source) and os.path.exists(os.path.join(source, "dataset_info.json")):
+            dataset = datasets.load_from_disk(source)
+        elif os.path.isfile(source):
+            dataset = datasets.load_dataset(source.rsplit(".", 1)[-1].replace("jsonl", "json"), data_files=source)
+        else:
+            dataset = datasets.load_dataset(source)
+    except Exception as error:  # noqa: BLE001 - any loading failure is a user input problem here
+        raise ForgetInputError(
+            f"cannot read captions from {source!r} ({type(error).__name__}): pass a text file with one caption "
+            "a line, a saved dataset directory, or a dataset name available offline."
+        ) from None
+    if isinstance(dataset, datasets.DatasetDict):
+        if split not in dataset:
+            raise ForgetInputError(f"caption dataset has no split {split!r}; it has {list(dataset)}.")
+        dataset = dataset[split]
+    return _column(dataset, caption_column)
+
+
+def _column(dataset, caption_column: str) -> list[str]:
+    if caption_column not in dataset.column_names:
+        raise ForgetInputError(
+            f"caption dataset has no column {caption_column!r}; pass --caption_column, one of {dataset.column_names}."
+        )
+    return [str(c) for c in dataset[caption_column] if c is not None]

@@ -1,0 +1,98 @@
+"""Input validation at the library boundary, in one place.
+
+Every check raises :class:`~hf_forget.errors.ForgetInputError` with a message that says what to do; the
+CLI prints it as one line and exits with code 2. Messages never quote a name to be forgotten: they say
+which one by its position in the list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from .errors import ForgetInputError
+from .triggers.text import normalize
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def validate_names(names: list[str], neutral_term: str | None = None, tokenizer=None, max_length: int | None = None) -> None:
+    """Names to forget: at least one, none empty, no duplicates, none equal to or inside the neutral term,
+    each short enough to fit a caption and tokenizing to something."""
+    if not names:
+        raise ForgetInputError("no names to forget: pass --names 'First Last,Other Name' or --names @names.txt.")
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if not name or not name.strip():
+            raise ForgetInputError(f"name #{position} is empty: remove empty entries from --names.")
+        key = normalize(" ".join(name.split()))
+        if key in seen:
+            raise ForgetInputError(f"names #{seen[key]} and #{position} are the same name: list each name once.")
+        seen[key] = position
+        if neutral_term is not None:
+            neutral = normalize(neutral_term)
+            if key == neutral or re.search(r"(?<!\w)" + re.escape(key) + r"(?!\w)", neutral) or neutral in key:
+                raise ForgetInputError(
+                    f"name #{position} overlaps the neutral term {neutral_term!r}: choose another --neutral_term."
+                )
+        if tokenizer is not None:
+            ids = tokenizer(name, add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise ForgetInputError(f"name #{position} tokenizes to nothing with this tokenizer: check its spelling.")
+            if max_length is not None and len(ids) > max_length // 2:
+                raise ForgetInputError(
+                    f"name #{position} is {len(ids)} tokens long, more than half of the model's context "
+                    f"({max_length}): shorten it."
+                )
+
+
+def is_local_path(path: str) -> bool:
+    return os.path.exists(path) or not _HUB_ID.match(path) or path.startswith((".", "~"))
+
+
+def validate_model_path(path: str | os.PathLike) -> str:
+    """A local model directory must exist and hold a config; anything else must look like a Hub id."""
+    path = str(path)
+    if is_local_path(path):
+        if not os.path.isdir(path):
+            raise ForgetInputError(f"model path {path!r} does not exist: pass a model directory or a Hub id.")
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ForgetInputError(f"{path!r} has no config.json: pass a transformers model directory.")
+    return path
+
+
+def read_model_type(path: str) -> tuple[str, list[str]]:
+    with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+        config = json.load(handle)
+    return config.get("model_type", ""), config.get("architectures") or []
+
+
+def validate_output_dir(output_dir: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool) -> None:
+    """The output is a new or empty directory, never one of the inputs nor inside one."""
+    output = os.path.realpath(output_dir)
+    for path in inputs:
+        if path and os.path.exists(path):
+            source = os.path.realpath(path)
+            if output == source or output.startswith(source + os.sep) or source.startswith(output + os.sep):
+                raise ForgetInputError(
+                    f"output directory {str(output_dir)!r} overlaps the input {str(path)!r}: the input is never "
+                    "modified; pass another --output_dir."
+                )
+    if os.path.isfile(output):
+        raise ForgetInputError(f"output directory {str(output_dir)!r} is a file: pass a directory path.")
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+        raise ForgetInputError(
+            f"output directory {str(output_dir)!r} is not empty: pass an empty or new one, or --overwrite_output_dir."
+        )
+
+
+def validate_tokenizer(model, tokenizer) -> None:
+    """The tokenizer's ids must fit the model's embedding table."""
+    config = getattr(model.config, "text_config", model.config)
+    vocab_size = getattr(config, "vocab_size", None)
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+        raise ForgetInputError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model only {vocab_size}: pass the model's own "
+            "tokenizer (--tokenizer_name_or_path)."
+        )
