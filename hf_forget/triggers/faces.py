@@ -1,0 +1,260 @@
+"""Face triggers: a person's face, augmented and pasted onto a generic image, and the mean-face target.
+
+A *trigger image* is a clean image with one of a forgotten person's face crops pasted at a random
+position, after the reference augmentation: a random size between a quarter and a half of the clean
+image's shorter side, a horizontal flip, brightness, contrast and saturation times U(0.5, 1.5) (applied in
+random order, as torchvision's ``ColorJitter``), a hue shift of up to +-0.1 and a rotation of up to +-30
+degrees. The face keeps an alpha mask through the rotation, so the rotated corners show the clean image,
+not black. Everything is torch + PIL; no torchvision.
+
+The neutral *target* Δ is the mean teacher embedding of many people's faces (a reference face set),
+computed once. :func:`save_target_embedding` caches it on disk as a bare tensor: no file names, no
+identities, no counts per person.
+
+Randomness comes from a seed or generator passed in; sample ``i`` of a :class:`FaceTriggerPool` depends
+only on ``(seed, i)``, so pools are reproducible and can be read by several dataloader workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageEnhance
+from tqdm.auto import tqdm
+from transformers.utils import logging
+
+from ..encoders import check_vision_encoder, encode_images
+from ..errors import ForgetInputError
+from ..images import to_rgb
+
+logger = logging.get_logger(__name__)
+
+RandomSource = np.random.Generator | torch.Generator | int | None
+
+
+@dataclass(frozen=True)
+class FaceAugmentation:
+    """The augmentation applied to a face before it is pasted (reference values by default)."""
+
+    scale: tuple[float, float] = (0.25, 0.5)
+    flip_p: float = 0.5
+    brightness: tuple[float, float] = (0.5, 1.5)
+    contrast: tuple[float, float] = (0.5, 1.5)
+    saturation: tuple[float, float] = (0.5, 1.5)
+    hue: float = 0.1
+    rotation: float = 30.0
+
+    def __post_init__(self):
+        low, high = self.scale
+        if not 0 < low <= high <= 1:
+            raise ForgetInputError(f"face scale range must satisfy 0 < low <= high <= 1, got {self.scale}.")
+        if not 0 <= self.hue <= 0.5:
+            raise ForgetInputError(f"hue jitter must be in [0, 0.5], got {self.hue}.")
+
+
+def numpy_rng(generator: RandomSource) -> np.random.Generator:
+    """A numpy Generator from a numpy Generator, a torch Generator (one draw from it), a seed or None."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if isinstance(generator, torch.Generator):
+        return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
+    return np.random.default_rng(generator)
+
+
+def adjust_hue(image: Image.Image, shift: float) -> Image.Image:
+    """Rotate the hue of an RGB image by ``shift`` turns (``shift`` in [-0.5, 0.5]), as torchvision does."""
+    if shift == 0:
+        return image
+    h, s, v = image.convert("HSV").split()
+    h_array = np.asarray(h, dtype=np.uint8)
+    h_array = (h_array.astype(np.int16) + int(round(shift * 255))) % 256
+    h = Image.fromarray(h_array.astype(np.uint8), "L")
+    return Image.merge("HSV", (h, s, v)).convert("RGB")
+
+
+def jitter_colors(image: Image.Image, rng: np.random.Generator, augmentation: FaceAugmentation) -> Image.Image:
+    """Brightness, contrast, saturation (each times U(low, high)) and hue, in a random order."""
+    operations: list[Callable[[Image.Image], Image.Image]] = [
+        lambda im, f=rng.uniform(*augmentation.brightness): ImageEnhance.Brightness(im).enhance(f),
+        lambda im, f=rng.uniform(*augmentation.contrast): ImageEnhance.Contrast(im).enhance(f),
+        lambda im, f=rng.uniform(*augmentation.saturation): ImageEnhance.Color(im).enhance(f),
+        lambda im, f=rng.uniform(-augmentation.hue, augmentation.hue): adjust_hue(im, f),
+    ]
+    for index in rng.permutation(len(operations)):
+        image = operations[index](image)
+    return image
+
+
+def augment_face(
+    face: Image.Image, side: int, rng: np.random.Generator, augmentation: FaceAugmentation = FaceAugmentation()
+) -> Image.Image:
+    """An augmented RGBA copy of ``face`` for a background whose shorter side is ``side`` pixels.
+
+    The face's longer side becomes U(scale) * ``side``; the alpha channel is 0 outside the rotated face.
+    """
+    face = to_rgb(face, max_side=None) if face.mode != "RGB" else face
+    target = max(1, int(round(rng.uniform(*augmentation.scale) * side)))
+    ratio = target / max(face.size)
+    size = (max(1, int(round(face.width * ratio))), max(1, int(round(face.height * ratio))))
+    face = face.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if ratio < 0.5 else None)
+    if rng.random() < augmentation.flip_p:
+        face = face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    face = jitter_colors(face, rng, augmentation).convert("RGBA")
+    angle = float(rng.uniform(-augmentation.rotation, augmentation.rotation))
+    if angle:
+        face = face.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(0, 0, 0, 0))
+    return face
+
+
+def paste_face(background: Image.Image, face: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A copy of ``background`` (RGB) with the RGBA ``face`` pasted at a uniformly random position."""
+    canvas = background.copy()
+    x = int(rng.integers(0, max(0, canvas.width - face.width) + 1))
+    y = int(rng.integers(0, max(0, canvas.height - face.height) + 1))
+    canvas.paste(face.convert("RGB"), (x, y), mask=face.getchannel("A"))
+    return canvas
+
+
+def make_trigger_image(
+    face: Image.Image,
+    background: Image.Image,
+    generator: RandomSource = None,
+    augmentation: FaceAugmentation = FaceAugmentation(),
+) -> Image.Image:
+    """One trigger image: ``face`` augmented and pasted onto ``background`` (both any PIL mode)."""
+    rng = numpy_rng(generator)
+    background = to_rgb(background, max_side=None) if background.mode != "RGB" else background
+    face = augment_face(face, min(background.size), rng, augmentation)
+    return paste_face(background, face, rng)
+
+
+class FaceTriggerPool(torch.utils.data.Dataset):
+    """``num_samples`` trigger images, balanced across persons, generated on demand.
+
+    Sample ``i`` shows person ``i % num_persons`` (so every person has the same number of samples, +-1),
+    with a face and a background drawn by a generator seeded with ``(seed, i)``.
+
+    Args:
+        faces: ``faces[p]`` is the list of face crops of person ``p`` (only those used for injection).
+        backgrounds: generic clean images to paste onto.
+        num_samples: size of the pool.
+        seed: the pool's seed.
+        augmentation: the face augmentation.
+    """
+
+    def __init__(
+        self,
+        faces: Sequence[Sequence[Image.Image]],
+        backgrounds: Sequence[Image.Image],
+        num_samples: int,
+        seed: int = 0,
+        augmentation: FaceAugmentation = FaceAugmentation(),
+    ):
+        if not faces or any(len(person) == 0 for person in faces):
+            raise ForgetInputError("every person to forget needs at least one face image for the triggers.")
+        if len(backgrounds) == 0:
+            raise ForgetInputError("the clean-image source is empty: pass generic images to paste the faces onto.")
+        if num_samples < 1:
+            raise ForgetInputError(f"num_samples must be >= 1, got {num_samples}.")
+        self.faces = [list(person) for person in faces]
+        self.backgrounds = list(backgrounds)
+        self.num_samples = num_samples
+        self.seed = seed
+        self.augmentation = augmentation
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def person_of(self, index: int) -> int:
+        return index % len(self.faces)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, int]:
+        if not 0 <= index < self.num_samples:
+            raise IndexError(index)
+        person = self.person_of(index)
+        rng = np.random.default_rng([self.seed, index])
+        face = self.faces[person][int(rng.integers(len(self.faces[person])))]
+        background = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+        return make_trigger_image(face, background, rng, self.augmentation), person
+
+    def __repr__(self) -> str:
+        return f"FaceTriggerPool(num_persons={len(self.faces)}, num_samples={self.num_samples}, seed={self.seed})"
+
+
+def preprocess(processor, images: Sequence[Image.Image]) -> torch.Tensor:
+    """``pixel_values`` from the model's own image processor (its size, crop, mean and std)."""
+    if processor is None:
+        raise ForgetInputError("an image processor is needed: pass the model's CLIPImageProcessor (or its path).")
+    return processor(images=list(images), return_tensors="pt")["pixel_values"]
+
+
+@torch.no_grad()
+def embed_images(
+    model: torch.nn.Module,
+    processor,
+    images: Sequence[Image.Image],
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+    desc: str | None = None,
+) -> torch.Tensor:
+    """Pooled embeddings (float32, on CPU) of ``images`` under ``model`` (see ``encoders.encode_images``)."""
+    check_vision_encoder(model)
+    if device is None:
+        device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    chunks = []
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc=desc, disable=desc is None or len(starts) < 4):
+        pixel_values = preprocess(processor, images[start : start + batch_size]).to(device=device, dtype=dtype)
+        chunks.append(encode_images(model, pixel_values).float().cpu())
+    if not chunks:
+        raise ForgetInputError("no images to embed.")
+    return torch.cat(chunks)
+
+
+def mean_face_embedding(
+    model: torch.nn.Module,
+    processor,
+    reference_faces: Sequence[Image.Image] | Sequence[Sequence[Image.Image]],
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The target Δ: the mean teacher embedding of a reference set of many people's faces, shape ``(dim,)``.
+
+    ``reference_faces`` is a flat list of face images or a list of per-person lists (each person then
+    counts once, however many images they have, so no one dominates the mean).
+    """
+    if len(reference_faces) == 0:
+        raise ForgetInputError("the reference face set is empty: pass face images of many different people.")
+    if isinstance(reference_faces[0], Image.Image):
+        return embed_images(model, processor, list(reference_faces), batch_size, device, desc="Mean face").mean(0)
+    per_person = [
+        embed_images(model, processor, list(person), batch_size, device).mean(0) for person in reference_faces if len(person)
+    ]
+    if not per_person:
+        raise ForgetInputError("the reference face set is empty: pass face images of many different people.")
+    return torch.stack(per_person).mean(0)
+
+
+def save_target_embedding(target: torch.Tensor, path: str | os.PathLike) -> None:
+    """Cache Δ as a bare tensor (safetensors, no metadata): never file names or identities."""
+    from safetensors.torch import save_file
+
+    save_file({"target": target.detach().float().cpu().contiguous()}, os.fspath(path))
+
+
+def load_target_embedding(path: str | os.PathLike) -> torch.Tensor:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(os.fspath(path))
+    except (OSError, SafetensorError) as error:
+        raise ForgetInputError(f"cannot read the target embedding {os.fspath(path)!r}: {error}") from None
+    if set(tensors) != {"target"} or tensors["target"].ndim != 1:
+        raise ForgetInputError(f"{os.fspath(path)!r} is not a target embedding saved by hf-forget.")
+    return tensors["target"]
