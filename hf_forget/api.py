@@ -14,7 +14,7 @@ from transformers.utils import logging
 from .config import TextForgetConfig
 from .errors import ForgetInputError
 from .triggers.text import load_captions
-from .validation import read_model_type, validate_model_path, validate_output_dir, validate_tokenizer
+from .validation import read_model_type, validate_names, validate_model_path, validate_output_dir, validate_tokenizer
 
 logger = logging.get_logger(__name__)
 
@@ -181,6 +181,10 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
         raise ForgetInputError("pass --model_name_or_path (a CLIP text encoder) or --pipeline (a diffusers pipeline).")
     if not script_args.captions:
         raise ForgetInputError("pass --captions: a text file with one generic caption a line, or a dataset.")
+    validate_names(config.names, config.neutral_term)
+    validate_output_dir(
+        config.output_dir, [script_args.model_name_or_path or script_args.pipeline], config.overwrite_output_dir
+    )
     captions = load_captions(script_args.captions, script_args.caption_column, script_args.caption_split)
     if script_args.pipeline:
         from .publish.pipeline import forget_pipeline  # noqa: PLC0415 - optional path

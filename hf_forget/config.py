@@ -15,6 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from transformers import TrainingArguments
+from transformers.trainer_utils import SaveStrategy
 
 from .errors import ForgetInputError
 
@@ -126,8 +127,7 @@ class ForgetConfig(TrainingArguments):
     learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (torch's default, as the reference)."})
     logging_steps: float = field(default=10, metadata={"help": "Log the loss terms every N steps."})
-    report_to: str | list[str] | None = field(default="none", metadata={"help": "Integrations to report to."})
-    save_strategy: str = field(default="no", metadata={"help": "Checkpoint strategy ('no', 'steps', 'epoch')."})
+    save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy ('no', 'steps', 'epoch')."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the trigger columns."})
 
     def __post_init__(self):

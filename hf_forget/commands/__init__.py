@@ -1,0 +1,1 @@
+"""The `hf-forget` subcommands, one module each (see `hf_forget.cli`)."""
