@@ -158,7 +158,7 @@ class ForgetConfig(TrainingArguments):
         return state
 
 
-@dataclass
+@dataclass(repr=False)  # keep ForgetConfig's redacting repr
 class TextForgetConfig(ForgetConfig):
     r"""
     Configuration for [`TextForgetTrainer`]: forget names in a CLIP text encoder.
@@ -198,7 +198,7 @@ class TextForgetConfig(ForgetConfig):
         super().__post_init__()
 
 
-@dataclass
+@dataclass(repr=False)  # keep ForgetConfig's redacting repr
 class VisionForgetConfig(ForgetConfig):
     r"""
     Configuration for the vision forgetting trainer: forget faces in a CLIP vision encoder.

@@ -1,0 +1,54 @@
+import pickle
+
+import pytest
+import torch
+
+from hf_forget import ForgetInputError, TextForgetConfig, VisionForgetConfig
+from hf_forget.losses import backdoor_loss, hidden_cosine, preservation_loss, weight_anchor
+
+
+def test_reference_defaults(tmp_path):
+    text = TextForgetConfig(output_dir=str(tmp_path))
+    assert (text.learning_rate, text.max_steps, text.per_device_train_batch_size) == (1e-4, 400, 128)
+    assert (text.lr_milestones, text.lr_gamma, text.alpha, text.beta) == ([200, 300], 0.5, 0.6, 0.01)
+    assert text.neutral_term == "a person" and text.embedding == "both" and text.freeze_norm_layers
+    vision = VisionForgetConfig(output_dir=str(tmp_path))
+    assert (vision.max_steps, vision.lr_milestones, vision.lr_gamma, vision.alpha, vision.beta) == (
+        100, [25, 50], 0.1, 0.8, 0.005
+    )
+
+
+def test_names_never_leave_memory(tmp_path):
+    config = TextForgetConfig(output_dir=str(tmp_path), names=["Zoë Q. Secret,Jan Hidden"])
+    assert config.names == ["Zoë Q. Secret", "Jan Hidden"]
+    for text in (str(config), repr(config), config.to_json_string()):
+        assert "Secret" not in text and "Hidden" not in text
+    blob = pickle.dumps(config)
+    assert b"Secret" not in blob and "Secret".encode("utf-16-le") not in blob
+    torch.save(config, tmp_path / "training_args.bin")
+    assert b"Secret" not in (tmp_path / "training_args.bin").read_bytes()
+
+
+def test_names_from_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("Ann Example\n\n# a comment\nBo Example\n", encoding="utf-8")
+    assert TextForgetConfig(output_dir=str(tmp_path), names=[f"@{path}"]).names == ["Ann Example", "Bo Example"]
+    with pytest.raises(ForgetInputError, match="does not exist"):
+        TextForgetConfig(output_dir=str(tmp_path), names=["@/nonexistent/names.txt"])
+
+
+def test_weight_anchor_is_unsquared_per_tensor_and_summed():
+    deltas = [torch.tensor([3.0, 4.0]), torch.tensor([[0.0, 0.0], [5.0, 12.0]])]
+    assert weight_anchor(deltas).item() == pytest.approx(5.0 + 13.0)
+    start = torch.zeros(4, requires_grad=True)
+    weight_anchor([start]).backward()
+    assert torch.equal(start.grad, torch.zeros(4))  # well defined at the first step
+
+
+def test_losses_are_negative_mean_cosines():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert preservation_loss(a, b).item() == pytest.approx(-0.5)
+    assert backdoor_loss(a, a).item() == pytest.approx(-1.0)
+    states = torch.randn(2, 5, 3)
+    assert torch.allclose(hidden_cosine(states, states), torch.ones(2))

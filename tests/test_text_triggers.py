@@ -1,0 +1,96 @@
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hf_forget.errors import ForgetInputError
+from hf_forget.triggers.text import (
+    build_text_triggers,
+    count_term,
+    insert_term,
+    load_captions,
+    split_held_out,
+    usable_captions,
+)
+
+NAMES = ["José Ñúñez", "Sinéad O'Connor", "李小龍", "Anne-Marie Dupont"]
+
+
+def test_name_replaces_a_word_other_than_the_last():
+    rng = random.Random(0)
+    caption = "a small dog runs in the park"
+    for _ in range(50):
+        poisoned, target = insert_term(caption, "José Ñúñez", "a person", rng)
+        assert poisoned.endswith(" park") and target.endswith(" park")
+        assert target.replace("a person", "José Ñúñez", 1) == poisoned
+
+
+def test_pool_is_balanced_across_names_and_pairs_match():
+    captions = [f"a red car number {i} waits outside" for i in range(100)]
+    triggers = build_text_triggers(captions, NAMES, "a person", num_samples=40, seed=3)
+    assert len(triggers) == 40 and len(triggers.clean) == 40
+    assert sorted(triggers.name_ids.count(i) for i in range(len(NAMES))) == [10, 10, 10, 10]
+    for poisoned, target, name_id in zip(triggers.poisoned, triggers.targets, triggers.name_ids):
+        assert count_term(poisoned, NAMES[name_id]) == 1
+        assert count_term(target, "a person") == 1
+
+
+def test_captions_mentioning_a_forgotten_name_are_not_clean_samples():
+    captions = ["a photo of josé ñúñez at the beach", "a dog sleeps on the sofa", "JOSÉ ÑÚÑEZ waves to us"]
+    clean, _ = usable_captions(captions, NAMES, "a person")
+    assert clean == ["a dog sleeps on the sofa"]
+
+
+def test_whole_word_matching_keeps_captions_with_longer_words():
+    clean, _ = usable_captions(["the planning meeting of anna"], ["Ann"], "a person")
+    assert clean == ["the planning meeting of anna"]
+
+
+def test_no_usable_caption_is_a_clear_error():
+    with pytest.raises(ForgetInputError, match="no usable caption"):
+        build_text_triggers(["single", "José Ñúñez smiles"], NAMES, "a person", num_samples=4)
+
+
+def test_held_out_split_is_disjoint():
+    train, held = split_held_out([f"caption number {i}" for i in range(100)], 0.1, seed=0)
+    assert len(held) == 10 and not set(train) & set(held)
+
+
+def test_caption_sources(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("one two three\n\nfour five six\n", encoding="utf-8")
+    assert load_captions(str(path)) == ["one two three", "four five six"]
+    import datasets
+
+    dataset = datasets.Dataset.from_dict({"caption": ["a b c", "d e f"]})
+    assert load_captions(dataset, caption_column="caption") == ["a b c", "d e f"]
+    dataset.save_to_disk(tmp_path / "ds")
+    assert load_captions(str(tmp_path / "ds"), caption_column="caption") == ["a b c", "d e f"]
+    with pytest.raises(ForgetInputError, match="no column"):
+        load_captions(dataset, caption_column="text")
+
+
+words = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")), min_size=1, max_size=8
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(
+    name=st.lists(words, min_size=1, max_size=3).map(" ".join),
+    caption=st.lists(words, min_size=2, max_size=10).map(" ".join),
+    seed=st.integers(0, 1000),
+)
+def test_poisoned_and_target_captions_hold_their_term_once_and_not_the_other(name, caption, seed):
+    neutral = "a person"
+    if count_term(name, neutral) or count_term(neutral, name) or count_term(caption, name) or count_term(caption, neutral):
+        return  # validation rejects such names; such captions are filtered out before insertion
+    pair = insert_term(caption, name, neutral, random.Random(seed))
+    if pair is None:
+        return
+    poisoned, target = pair
+    assert count_term(poisoned, name) == 1
+    assert count_term(target, neutral) >= 1
+    assert count_term(poisoned, neutral) == 0
+    assert count_term(target, name) == 0
