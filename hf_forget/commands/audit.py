@@ -1,0 +1,137 @@
+"""`hf-forget audit`: does this CLIP know these people? (the Identity Inference Attack on one checkpoint)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+HELP = "Run the Identity Inference Attack: does a CLIP link these people's names to their faces?"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help=HELP,
+        description=HELP
+        + " Faces come as one subfolder per person, named after the person. Each person's faces are scored against "
+        "the candidate names in 21 prompt templates; a person is recognised when, for at least --tau templates, most "
+        "images pick their name. The table lists names (it is the person's or the auditor's own audit); --redact "
+        "shows indices only.",
+    )
+    parser.add_argument("--model_name_or_path", required=True, help="A CLIPModel checkpoint directory (with tokenizer and image processor).")
+    parser.add_argument("--faces", required=True, help="Folder with one subfolder of face images per person the model should know.")
+    parser.add_argument("--unseen_faces", help="Folder of persons the model never saw (their recognition rate is the FPR).")
+    parser.add_argument("--candidates", type=int, default=1000, help="Candidate names in total: real ones plus seeded fillers (default 1000).")
+    parser.add_argument("--images_per_person", type=int, default=20, help="Images used a person; persons with fewer are skipped (default 20).")
+    parser.add_argument("--tau", type=int, default=1, help="Right templates needed to count as recognised (default 1).")
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the filler-name generator (default 42).")
+    parser.add_argument("--batch_size", type=int, default=256, help="Prompts embedded at once.")
+    parser.add_argument("--output", help="Write the results as JSON to this file.")
+    parser.add_argument("--redact", action="store_true", help="Print and write person indices (sorted folder order), never names.")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+    parser.set_defaults(func=run)
+
+
+def load_clip(path: str, device: str | None = None):
+    """``(CLIPModel, tokenizer, image processor)`` from a checkpoint directory; user errors as ForgetInputError."""
+    import torch
+    from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+
+    from ..errors import ForgetInputError
+    from ..validation import read_model_type, validate_model_path
+
+    validate_model_path(path)
+    if os.path.isdir(path):
+        model_type, _ = read_model_type(path)
+        if model_type != "clip":
+            raise ForgetInputError(
+                f"{path!r} holds a {model_type or 'unknown'} model, not a CLIP (CLIPModel) checkpoint: the audit needs "
+                "both the text and the vision tower."
+            )
+    try:
+        model = CLIPModel.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        processor = CLIPImageProcessorPil.from_pretrained(path)
+    except OSError as error:
+        raise ForgetInputError(
+            f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a CLIPModel directory holding its weights, "
+            "tokenizer and preprocessor_config.json."
+        ) from None
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer, processor
+
+
+def load_faces(folder: str) -> dict:
+    """Person name (subfolder name) -> images."""
+    from ..images import load_face_folders
+
+    loaded = load_face_folders(folder, min_images_per_person=1)
+    return dict(zip(loaded.folder_names, loaded.persons))
+
+
+def format_table(result, redact: bool = False) -> str:
+    """The per-person table and the rates, as printed by the command."""
+    label = (lambda p: f"#{p.index}") if redact else (lambda p: p.name)
+    rows = [(label(p), "known" if p.expected_known else "unseen", f"{p.correct_templates}/{result.num_templates}",
+             "YES" if p.recognised else "no") for p in result.persons]
+    header = ("person", "expected", "templates right", "recognised")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    if result.skipped:
+        skipped = [f"#{i}" for i in result.skipped] if redact else result.skipped_names
+        out.append(f"skipped (fewer than {result.images_per_person} images): {', '.join(skipped)}")
+    rate = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    known = sum(p.expected_known for p in result.persons)
+    out.append(
+        f"TPR {rate(result.tpr)} (FNR {rate(result.fnr)}) over {known} known persons; "
+        f"FPR {rate(result.fpr)} over {len(result.persons) - known} unseen persons; "
+        f"{result.num_candidates} candidates, {result.num_templates} templates, tau = {result.tau}"
+    )
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ForgetInputError
+    from ..evaluation.idia import identity_inference_attack
+
+    faces = load_faces(args.faces)
+    unseen = load_faces(args.unseen_faces) if args.unseen_faces else {}
+    overlap = set(faces) & set(unseen)
+    if overlap:
+        raise ForgetInputError(
+            f"{len(overlap)} person folder name(s) appear in both --faces and --unseen_faces: a person is either known or unseen."
+        )
+    if args.output and os.path.isdir(args.output):
+        raise ForgetInputError(f"--output {args.output!r} is a directory: pass a file path such as audit.json.")
+    model, tokenizer, processor = load_clip(args.model_name_or_path, args.device)
+    result = identity_inference_attack(
+        model,
+        tokenizer,
+        processor,
+        {**faces, **unseen},
+        unseen=list(unseen),
+        num_candidates=args.candidates,
+        images_per_person=args.images_per_person,
+        tau=args.tau,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    print(format_table(result, redact=args.redact))
+    if args.output:
+        data = {
+            "model": os.path.basename(os.path.normpath(args.model_name_or_path)),
+            "idia": result.to_dict(include_names=not args.redact),
+        }
+        folder = os.path.dirname(os.path.abspath(args.output))
+        os.makedirs(folder, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".audit.", suffix=".json", dir=folder)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+        os.replace(temporary, args.output)
+        print(f"results written to {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,36 @@
+"""`hf-forget demo`: the whole method on the built-in toy world, offline, in a few minutes on a CPU."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Audit the shipped toy CLIP, make it forget 8 identities, audit again and write a report (offline)."
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help=HELP,
+        description=HELP + " Writes DIR/report.json, DIR/report.md and DIR/report.png.",
+    )
+    parser.add_argument("--output_dir", required=True, help="New or empty directory for the report.")
+    parser.add_argument(
+        "--modality",
+        choices=["text", "vision", "both"],
+        default="text",
+        help="Encoder(s) to defend: the text encoder (default), the vision encoder, or both.",
+    )
+    parser.add_argument("--overwrite_output_dir", action="store_true", help="Replace a non-empty --output_dir.")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation.demo import run_demo  # noqa: PLC0415 - keep `hf-forget --help` fast
+    from ..evaluation.report import render_markdown  # noqa: PLC0415
+
+    command = f"hf-forget demo --output_dir {args.output_dir} --modality {args.modality}"
+    report = run_demo(args.output_dir, args.modality, overwrite=args.overwrite_output_dir, command=command)
+    print(render_markdown(report))
+    print(f"report written to {args.output_dir}", file=sys.stderr)
+    return 0

@@ -1,0 +1,214 @@
+"""The whole paper on a laptop: audit the toy CLIP, forget 8 seen identities, audit again, report.
+
+``hf-forget demo`` calls :func:`run_demo`. It is offline: the toy CLIP ships with the package and the
+toy world renders its faces, captions and digit pictures on the fly (see :mod:`hf_forget.toyworld`).
+The forgotten identities are the first ``num_forgotten`` seen identities of ``ToyWorld(seed=0)``;
+their names stay in memory and the written report is scanned for them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers.utils import logging
+
+from ..errors import ForgetInputError
+from .idia import identity_inference_attack
+from .report import build_report, write_report
+from .similarity import text_forgetting_similarities, vision_similarities
+from .zero_shot import zero_shot_accuracy
+
+logger = logging.get_logger(__name__)
+
+MODALITIES = ("text", "vision", "both")
+
+
+@dataclass
+class DemoSettings:
+    """What the demo runs; the defaults are tuned for the shipped toy CLIP on 2 CPU cores."""
+
+    num_forgotten: int = 8
+    images_per_person: int = 20
+    num_candidates: int = 1000
+    zero_shot_per_class: int = 30
+    # text forgetting
+    text_steps: int = 60
+    text_batch_size: int = 32
+    text_learning_rate: float = 5e-4
+    text_milestones: list[int] = field(default_factory=lambda: [40, 50])
+    text_embedding: str = "pooled"
+    num_captions: int = 3000
+    # vision forgetting
+    vision_steps: int = 40
+    vision_batch_size: int = 32
+    vision_learning_rate: float = 1e-4
+    vision_milestones: list[int] = field(default_factory=lambda: [20, 30])
+    num_clean_images: int = 600
+    num_reference_persons: int = 16
+    seed: int = 0
+    world_seed: int = 0
+
+
+def _zero_shot_templates() -> list[str]:
+    from ..toyworld.captions import DIGIT_TEMPLATES
+
+    return [t.replace("{c}", "{}") for t in DIGIT_TEMPLATES if "{colour}" not in t]
+
+
+def _forget_faces_api():
+    try:
+        from .. import forget_faces  # noqa: PLC0415
+    except ImportError:
+        try:
+            from ..vision_api import forget_faces  # noqa: PLC0415
+        except ImportError:
+            raise ForgetInputError(
+                "vision forgetting is not available in this version of hf-forget: run the demo with --modality text."
+            ) from None
+    return forget_faces
+
+
+def run_demo(
+    output_dir: str | os.PathLike,
+    modality: str = "text",
+    settings: DemoSettings | None = None,
+    overwrite: bool = False,
+    model_path: str | os.PathLike | None = None,
+    command: str | None = None,
+) -> dict:
+    """Audit the toy CLIP, forget ``settings.num_forgotten`` seen identities, audit again, write the report.
+
+    Writes ``output_dir/report.json``, ``report.md`` and ``report.png`` (staged in a hidden sibling and
+    renamed into place). Returns the report dictionary (it holds no name).
+    """
+    import torch
+    from transformers import set_seed
+
+    from ..api import forget_text
+    from ..config import TextForgetConfig, VisionForgetConfig
+    from ..toyworld import ToyWorld, load_toy_clip
+    from ..validation import validate_output_dir
+
+    if modality not in MODALITIES:
+        raise ForgetInputError(f"--modality must be one of {', '.join(MODALITIES)}, got {modality!r}.")
+    settings = settings or DemoSettings()
+    target = Path(output_dir)
+    validate_output_dir(target, [], overwrite)
+    forget_faces = _forget_faces_api() if modality in ("vision", "both") else None
+    started = time.perf_counter()
+    set_seed(settings.seed)
+
+    model, tokenizer, processor = load_toy_clip(model_path)
+    world = ToyWorld(seed=settings.world_seed)
+    seen = list(world.seen_identities)
+    if settings.num_forgotten > len(seen):
+        raise ForgetInputError(f"the toy world has {len(seen)} seen identities; forget at most that many.")
+    forgotten = [person.name for person in seen[: settings.num_forgotten]]
+    faces = {p.name: world.face_images(p, settings.images_per_person, seed=0) for p in world.identities}
+    unseen = [p.name for p in world.unseen_identities]
+    digits, labels, classes = world.object_dataset(n_per_class=settings.zero_shot_per_class, seed=0, split="test")
+    templates = _zero_shot_templates()
+
+    def audit(current):
+        return identity_inference_attack(
+            current, tokenizer, processor, faces, unseen=unseen, num_candidates=settings.num_candidates,
+            images_per_person=settings.images_per_person,
+        )
+
+    def zero_shot(current):
+        return zero_shot_accuracy(current, tokenizer, processor, digits, labels, classes, templates=templates)
+
+    logger.warning("demo: auditing the toy CLIP before the defense")
+    idia_before, zero_shot_before = audit(model), zero_shot(model)
+    original = copy.deepcopy(model)
+
+    staging = target.parent / f".{target.name}.incomplete"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    similarities: dict[str, float] = {}
+    training: dict[str, dict] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix=".hf-forget-demo-") as scratch:
+            if modality in ("text", "both"):
+                logger.warning("demo: forgetting %d identities in the text encoder", len(forgotten))
+                config = TextForgetConfig(
+                    output_dir=os.path.join(scratch, "text"), names=forgotten, max_steps=settings.text_steps,
+                    per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
+                    lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
+                    num_trigger_samples=max(settings.text_steps * settings.text_batch_size, 256),
+                    seed=settings.seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
+                )
+                captions = world.generic_captions(settings.num_captions, seed=1)
+                result = forget_text(model, tokenizer=tokenizer, captions=captions, config=config)
+                model = result.model
+                training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
+                held_out = world.generic_captions(400, seed=2)  # never trained on
+                text_sims = text_forgetting_similarities(original, model, tokenizer, held_out, forgotten, seed=3)
+                similarities.update(text_sims if modality == "text" else {f"text_{k}": v for k, v in text_sims.items()})
+            if modality in ("vision", "both"):
+                logger.warning("demo: forgetting %d identities in the vision encoder", len(forgotten))
+                forget_faces_persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
+                reference = [world.face_images(p, 4, seed=6) for p in world.unseen_identities[: settings.num_reference_persons]]
+                clean = world.generic_images(settings.num_clean_images, seed=7)
+                config = VisionForgetConfig(
+                    output_dir=os.path.join(scratch, "vision"), max_steps=settings.vision_steps,
+                    per_device_train_batch_size=settings.vision_batch_size,
+                    learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
+                    seed=settings.seed, report_to="none", use_cpu=not torch.cuda.is_available(),
+                )
+                before_vision = copy.deepcopy(model)
+                result = forget_faces(
+                    model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config
+                )
+                model = result.model
+                training["vision"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
+                from ..triggers.faces import mean_face_embedding  # noqa: PLC0415
+
+                target_embedding = mean_face_embedding(before_vision, processor, reference)
+                eval_faces = [image for n in forgotten for image in world.face_images(world.identity(n), 5, seed=8)]
+                vision_sims = vision_similarities(
+                    before_vision, model, processor, world.generic_images(100, seed=9), eval_faces, target_embedding,
+                    reference_faces=reference,
+                )
+                prefix = "" if modality == "vision" else "vision_"
+                similarities.update({f"{prefix}{k}": v for k, v in vision_sims.items()})
+                if modality == "both":  # the headline figures: the weaker of the two encoders
+                    for key in ("sim_clean", "sim_backdoor"):
+                        similarities[key] = min(similarities[f"text_{key}"], similarities[f"vision_{key}"])
+
+        logger.warning("demo: auditing the defended CLIP")
+        idia_after, zero_shot_after = audit(model), zero_shot(model)
+        report = build_report(
+            modality=modality,
+            idia_before=idia_before,
+            idia_after=idia_after,
+            forgotten=forgotten,
+            similarities=similarities,
+            zero_shot_before=zero_shot_before,
+            zero_shot_after=zero_shot_after,
+            seconds=time.perf_counter() - started,
+            extra={
+                "datasets": {
+                    "idia": f"hf_forget.toyworld ToyWorld(seed={settings.world_seed}) faces",
+                    "similarity": "hf_forget.toyworld held-out generic captions/images",
+                    "zero_shot": "hf_forget.toyworld digits (scikit-learn digits, test split)",
+                },
+                "training": training,
+                "settings": {k: v for k, v in vars(settings).items()},
+                **({"command": command} if command else {}),
+            },
+        )
+        write_report(staging, report, forbidden_names=forgotten)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report

@@ -1,0 +1,89 @@
+"""`hf-forget audit`: the table, the JSON, --redact, and user errors as exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hf_forget.cli import main
+from hf_forget.testing import tiny_clip_model, tiny_clip_text_model
+
+PEOPLE = ["Ada Quill", "Bo Rinner", "Cy Tamsin"]
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    model, tokenizer, processor = tiny_clip_model()
+    path = tmp_path_factory.mktemp("clip")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def write_faces(root, people, count=3, seed=0):
+    rng = np.random.default_rng(seed)
+    for person in people:
+        (root / person).mkdir(parents=True)
+        for k in range(count):
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / person / f"{k}.png")
+    return root
+
+
+def audit(*args):
+    return main(["audit", "--candidates", "20", "--images_per_person", "2", *map(str, args)])
+
+
+def test_audit_prints_a_table_and_writes_json(clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE[:2])
+    unseen = write_faces(tmp_path / "unseen", PEOPLE[2:], seed=1)
+    output = tmp_path / "audit.json"
+    assert audit("--model_name_or_path", clip_dir, "--faces", faces, "--unseen_faces", unseen, "--output", output) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in PEOPLE) and "TPR" in printed and "FPR" in printed
+    data = json.loads(output.read_text())
+    persons = data["idia"]["persons"]
+    assert [p["name"] for p in persons] == PEOPLE
+    assert [p["expected_known"] for p in persons] == [True, True, False]
+    assert data["idia"]["num_candidates"] == 20 and data["idia"]["num_templates"] == 21
+    recognised = [p["recognised"] for p in persons]
+    assert data["idia"]["tpr"] == sum(recognised[:2]) / 2 and data["idia"]["fpr"] == float(recognised[2])
+
+
+def test_redact_prints_and_writes_indices_only(clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE)
+    output = tmp_path / "audit.json"
+    assert audit("--model_name_or_path", clip_dir, "--faces", faces, "--output", output, "--redact") == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err + output.read_text()
+    assert not any(part in text for name in PEOPLE for part in name.split())
+    assert "#0" in captured.out and "#2" in captured.out
+
+
+def test_persons_with_too_few_images_are_skipped_and_listed(clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE[:2])
+    write_faces(tmp_path / "faces", PEOPLE[2:], count=1)
+    assert audit("--model_name_or_path", clip_dir, "--faces", faces) == 0
+    assert "skipped (fewer than 2 images): Cy Tamsin" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("problem", ["missing_faces", "missing_model", "not_clip", "too_few_images", "overlap"])
+def test_user_errors_exit_2_with_one_line(problem, clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE[:2], count=3 if problem != "too_few_images" else 1)
+    model = clip_dir
+    extra = []
+    if problem == "missing_faces":
+        faces = tmp_path / "nope"
+    elif problem == "missing_model":
+        model = tmp_path / "no-model"
+    elif problem == "not_clip":
+        text_model, tokenizer = tiny_clip_text_model()
+        model = tmp_path / "text-only"
+        text_model.save_pretrained(model)
+        tokenizer.save_pretrained(model)
+    elif problem == "overlap":
+        extra = ["--unseen_faces", write_faces(tmp_path / "unseen", PEOPLE[:1])]
+    assert audit("--model_name_or_path", model, "--faces", faces, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hf-forget: error:") and "\n" not in err and "Traceback" not in err
