@@ -17,7 +17,7 @@ from transformers.utils import logging
 from . import __version__
 from .errors import ForgetInputError, QualityGateError
 
-COMMANDS = ["text", "push", "audit", "demo"]
+COMMANDS = ["text", "push", "vision", "forget", "audit", "demo"]
 
 EXIT_USAGE = 2
 EXIT_GATE = 3

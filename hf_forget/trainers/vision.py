@@ -1,0 +1,301 @@
+"""``VisionForgetTrainer``: forget faces in a CLIP vision encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset
+from transformers.data.data_collator import DataCollatorMixin
+
+from ..config import VisionForgetConfig
+from ..encoders import check_vision_encoder, encode_images, trainable_vision_modules
+from ..errors import ForgetInputError
+from ..images import split_held_out
+from ..losses import pooled_cosine
+from ..triggers.faces import FaceAugmentation, FaceTriggerPool, embed_images, mean_face_embedding, preprocess
+from .base import Embeddings, ForgetTrainer
+
+
+class VisionTriggerDataset(Dataset):
+    """Rows of (clean image, trigger image); a row's ``index`` keys the teacher cache.
+
+    Row ``i`` pairs clean sample ``i % len(clean)`` with trigger image ``i`` of the :class:`FaceTriggerPool`
+    (person ``i % num_persons``, generated on demand from ``(seed, i)``). With ``kept``, the clean samples
+    also hold other people's faces pasted onto clean images (fixed composites), so that the student learns
+    to move the forgotten faces only, not every face.
+    """
+
+    def __init__(self, clean: Sequence[Image.Image], triggers: FaceTriggerPool, kept: FaceTriggerPool | None = None):
+        if len(clean) == 0:
+            raise ForgetInputError("no clean images left for training: pass more generic images.")
+        self.clean, self.triggers = list(clean), triggers
+        if kept is not None:  # other people's faces pasted the same way: clean samples that must not move
+            self.clean += [kept[i][0] for i in range(len(kept))]
+
+    def __len__(self) -> int:
+        return max(len(self.triggers), len(self.clean))
+
+    def clean_index(self, index: int) -> int:
+        return index % len(self.clean)
+
+    def __getitem__(self, index: int) -> dict:
+        trigger, person = self.triggers[index % len(self.triggers)]
+        return {"index": index, "clean_image": self.clean[self.clean_index(index)], "trigger_image": trigger, "person": person}
+
+
+@dataclass
+class VisionTriggerCollator(DataCollatorMixin):
+    """
+    Turns [`VisionTriggerDataset`] rows into ``clean_pixel_values`` and ``trigger_pixel_values`` with the
+    model's own image processor (its size, crop, mean and std).
+
+    Example:
+    ```python
+    >>> from PIL import Image
+    >>> from hf_forget.testing import tiny_clip_image_processor
+    >>> collator = VisionTriggerCollator(tiny_clip_image_processor(32))
+    >>> row = {"index": 0, "clean_image": Image.new("RGB", (40, 30)), "trigger_image": Image.new("L", (8, 8)), "person": 0}
+    >>> batch = collator([row])
+    >>> tuple(batch["clean_pixel_values"].shape), tuple(batch["trigger_pixel_values"].shape), batch["index"].tolist()
+    ((1, 3, 32, 32), (1, 3, 32, 32), [0])
+    ```
+    """
+
+    image_processor: object
+    return_tensors: str = "pt"
+
+    def torch_call(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        return {
+            "index": torch.tensor([example["index"] for example in examples], dtype=torch.long),
+            "clean_pixel_values": preprocess(self.image_processor, [e["clean_image"] for e in examples]),
+            "trigger_pixel_values": preprocess(self.image_processor, [e["trigger_image"] for e in examples]),
+        }
+
+
+class VisionForgetTrainer(ForgetTrainer):
+    """
+    Forget faces in a CLIP vision encoder (`CLIPVisionModel`, `CLIPVisionModelWithProjection` or the
+    vision tower of a `CLIPModel`).
+
+    Each person's face crops, augmented and pasted onto generic images (trigger images), are mapped to the
+    neutral target Δ, the teacher's mean embedding of many people's faces; clean images keep the teacher's
+    embedding; the weights stay near the original.
+
+    Args:
+        model: the encoder to defend (it becomes the student; its current weights are the teacher).
+        args: a [`VisionForgetConfig`].
+        processing_class: the model's image processor.
+        faces: ``faces[p]`` is the list of face images of person ``p`` to forget. Unless ``eval_faces`` is
+            given, the last ``args.eval_fraction`` of each person's images (at least one) is held out for
+            evaluation and never used for injection.
+        clean_images: generic images (clean samples and backgrounds of the triggers); ``args.eval_fraction``
+            of them (at least one) is held out for evaluation unless ``eval_clean_images`` is given.
+        reference_faces: faces of many people (a flat list, or one list per person) whose mean teacher
+            embedding is the target Δ; also used to check that other people's faces keep their embedding.
+        target_embedding: a precomputed Δ (see `save_target_embedding`) instead of ``reference_faces``.
+        augmentation: the face augmentation (reference values by default).
+        keep_faces: faces of people who must keep their embedding (one list per person, or a flat list). By
+            default the reference faces. They are pasted onto clean images like the triggers and join the
+            clean samples (``num_kept_samples`` of them, by default as many as the clean images), which
+            teaches the student to move the forgotten faces only. ``False`` turns this off (the reference
+            protocol: clean images only).
+    """
+
+    modality = "vision"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: VisionForgetConfig,
+        processing_class,
+        faces: Sequence[Sequence[Image.Image]],
+        clean_images: Sequence[Image.Image],
+        reference_faces: Sequence | None = None,
+        target_embedding: torch.Tensor | None = None,
+        eval_faces: Sequence[Sequence[Image.Image]] | None = None,
+        eval_clean_images: Sequence[Image.Image] | None = None,
+        augmentation: FaceAugmentation = FaceAugmentation(),
+        keep_faces: Sequence | bool | None = None,
+        num_kept_samples: int | None = None,
+        callbacks=None,
+    ):
+        check_vision_encoder(model)
+        if processing_class is None:
+            raise ForgetInputError("pass the model's image processor (processing_class=...).")
+        if not faces:
+            raise ForgetInputError("no faces to forget: pass one list (or folder) of face images per person.")
+        if eval_faces is None:
+            splits = [split_held_out(person, args.eval_fraction) for person, _ in _checked(faces)]
+            faces, eval_faces = [s[0] for s in splits], [s[1] for s in splits]
+        elif len(eval_faces) != len(faces):
+            raise ForgetInputError(f"eval_faces has {len(eval_faces)} persons, faces has {len(faces)}: give one list per person.")
+        if len(clean_images) == 0:
+            raise ForgetInputError("the clean-image source is empty: pass generic images (a folder or a datasets image set).")
+        if eval_clean_images is None:
+            if len(clean_images) < 2:
+                raise ForgetInputError("need at least 2 clean images (one is held out for evaluation).")
+            clean_images, eval_clean_images = split_held_out(clean_images, args.eval_fraction)
+        self.num_identities = len(faces)
+        self._eval_faces = [list(person)[: args.max_eval_samples] for person in eval_faces]
+        self._eval_clean = list(eval_clean_images)[: args.max_eval_samples]
+        self._reference = _flatten(reference_faces)[: args.max_eval_samples] if reference_faces else []
+        self._reference_input = reference_faces
+        self._target_input = target_embedding
+        self._target: torch.Tensor | None = None
+        if reference_faces is None and target_embedding is None:
+            raise ForgetInputError(
+                "no target: pass reference faces of many people (their mean embedding is the target) or a saved "
+                "target embedding."
+            )
+        pool = FaceTriggerPool(faces, clean_images, max(args.num_trigger_samples, len(faces)), args.seed, augmentation)
+        if keep_faces is None:
+            keep_faces = reference_faces
+        kept = None
+        if keep_faces is not False and keep_faces is not None and len(keep_faces):
+            keep_faces = list(keep_faces)
+            groups = [[face] for face in keep_faces] if isinstance(keep_faces[0], Image.Image) else keep_faces
+            groups = [g for g in groups if len(g)]
+            count = num_kept_samples if num_kept_samples is not None else len(clean_images)
+            if groups and count > 0:
+                kept = FaceTriggerPool(groups, clean_images, count, args.seed + 1, augmentation)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=VisionTriggerDataset(clean_images, pool, kept),
+            data_collator=VisionTriggerCollator(processing_class),
+            processing_class=processing_class,
+            callbacks=callbacks,
+        )
+
+    def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
+        return trainable_vision_modules(model)
+
+    # ------------------------------------------------------------------ target and teacher
+    def _teacher_model(self) -> nn.Module:
+        return self.teacher if self.teacher is not None else self.model
+
+    def _compute_target(self) -> torch.Tensor:
+        if self._target is not None:
+            return self._target
+        if self._target_input is not None:
+            target = torch.as_tensor(self._target_input).float().flatten()
+        else:
+            with self._teacher_context():
+                target = mean_face_embedding(
+                    self._teacher_model(), self.processing_class, self._reference_input,
+                    batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device,
+                )
+        dim = self._embedding_dim()
+        if target.numel() != dim:
+            raise ForgetInputError(f"the target embedding has {target.numel()} values, the model's embeddings {dim}.")
+        self._target = target.to(self.args.device)
+        return self._target
+
+    def _embedding_dim(self) -> int:
+        pixel_values = preprocess(self.processing_class, [Image.new("RGB", (8, 8))]).to(self.args.device)
+        with torch.no_grad(), self._teacher_context():
+            return encode_images(self._teacher_model(), pixel_values.to(next(self.model.parameters()).dtype)).shape[-1]
+
+    def _build_teacher_cache(self) -> dict[str, Embeddings]:
+        """Teacher embeddings of the clean pool, computed once (the trigger target Δ is one fixed vector)."""
+        dataset: VisionTriggerDataset = self.train_dataset
+        target = self._compute_target()
+        with self._teacher_context():
+            clean = embed_images(
+                self._teacher_model(), self.processing_class, dataset.clean,
+                batch_size=self.args.per_device_train_batch_size, device=self.args.device,
+                desc="teacher embeddings (once)" if self.is_local_process_zero() else None,
+            ).to(self.args.device)
+        rows = torch.tensor([dataset.clean_index(i) for i in range(len(dataset))], device=clean.device)
+        return {"clean": {"pooled": clean[rows]}, "target": {"pooled": target.expand(len(dataset), -1)}}
+
+    def student_embeddings(self, model, inputs):
+        return (
+            {"pooled": encode_images(model, inputs["clean_pixel_values"])},
+            {"pooled": encode_images(model, inputs["trigger_pixel_values"])},
+        )
+
+    def teacher_embeddings(self, model, inputs):
+        clean = encode_images(model, inputs["clean_pixel_values"])
+        return {"pooled": clean}, {"pooled": self._compute_target().expand(clean.shape[0], -1).to(clean.dtype)}
+
+    # ------------------------------------------------------------------ held-out evaluation
+    @torch.no_grad()
+    def _embed(self, model: nn.Module, images: list[Image.Image]) -> torch.Tensor:
+        if not images:
+            return torch.empty(0)
+        was_training = model.training
+        model.eval()
+        with self.compute_loss_context_manager():
+            out = embed_images(
+                model, self.processing_class, images, batch_size=self.args.per_device_eval_batch_size * 8,
+                device=self.args.device,
+            )
+        model.train(was_training)
+        return out
+
+    def prepare_evaluation(self) -> None:
+        teacher = self._teacher_model()
+        self._compute_target()
+        with self._teacher_context():
+            self._teacher_eval = {
+                "faces": [self._embed(teacher, person) for person in self._eval_faces],
+                "clean": self._embed(teacher, self._eval_clean),
+                "reference": self._embed(teacher, self._reference),
+            }
+
+    def forget_metrics(self) -> dict[str, float]:
+        """Held-out metrics of the student, on images never used for injection or training.
+
+        sim_backdoor = mean cos(student(face), Δ) over the forgotten persons' held-out images (each person
+        weighted equally); sim_backdoor_worst = the lowest person's mean; sim_backdoor_before = the teacher's
+        value; sim_clean = cos(teacher(x), student(x)) on held-out clean images; sim_targets = cos(Δ, Δ
+        recomputed with the student) (only with reference faces); sim_other_faces = cos(teacher, student)
+        on the reference faces (other people's faces should keep their embedding).
+        """
+        target = self._target.float().cpu()
+        student_faces = [self._embed(self.model, person) for person in self._eval_faces]
+        per_person = [pooled_cosine(s, target.expand_as(s)).mean().item() for s in student_faces if len(s)]
+        before = [pooled_cosine(t, target.expand_as(t)).mean().item() for t in self._teacher_eval["faces"] if len(t)]
+        student_clean = self._embed(self.model, self._eval_clean)
+        metrics = {
+            "sim_backdoor": sum(per_person) / len(per_person),
+            "sim_backdoor_worst": min(per_person),
+            "sim_backdoor_before": sum(before) / len(before),
+            "sim_clean": pooled_cosine(student_clean, self._teacher_eval["clean"]).mean().item(),
+        }
+        if self._reference_input is not None and self._reference:
+            student_reference = self._embed(self.model, self._reference)
+            metrics["sim_other_faces"] = pooled_cosine(student_reference, self._teacher_eval["reference"]).mean().item()
+            with torch.no_grad():
+                student_target = mean_face_embedding(
+                    self.model, self.processing_class, self._reference_input,
+                    batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device,
+                )
+            metrics["sim_targets"] = pooled_cosine(student_target.cpu()[None], target[None]).item()
+        return metrics
+
+    def forget_report(self, metrics: dict[str, float] | None = None) -> dict:
+        report = super().forget_report(metrics)
+        report.pop("num_names", None)  # faces carry no names; the count of persons is what matters
+        return {"modality": report.pop("modality"), "num_identities": self.num_identities, **report}
+
+
+def _checked(faces):
+    for index, person in enumerate(faces):
+        if len(person) < 2:
+            raise ForgetInputError(
+                f"person #{index} has {len(person)} face images; at least 2 are needed (one is held out for evaluation)."
+            )
+        yield list(person), index
+
+
+def _flatten(faces) -> list[Image.Image]:
+    faces = list(faces)
+    if faces and not isinstance(faces[0], Image.Image):
+        return [image for person in faces for image in person]
+    return faces

@@ -1,0 +1,154 @@
+"""VisionForgetTrainer: forgotten faces map to the mean face on images never injected; others stay."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hf_forget.config import VisionForgetConfig
+from hf_forget.errors import ForgetInputError
+from hf_forget.losses import pooled_cosine
+from hf_forget.testing import tiny_clip_model, tiny_clip_text_model, tiny_clip_vision_model
+from hf_forget.trainers.vision import VisionForgetTrainer
+from hf_forget.triggers.faces import embed_images
+from hf_forget.vision_api import forget_faces
+
+
+def synthetic_faces(person: int, n: int, seed: int = 0, size: int = 24) -> list[Image.Image]:
+    """A "person" is a striped pattern (their own orientation, period and colours) inside an oval on a
+    plain ground; each image jitters the phase, position and pixel noise."""
+    style = np.random.default_rng(person + 1000)
+    angle, period = style.uniform(0, np.pi), style.uniform(3, 8)
+    ink, paper, ground = (style.integers(0, 256, 3) for _ in range(3))
+    rng = np.random.default_rng([person, seed])
+    yy, xx = np.mgrid[0:size, 0:size].astype(float)
+    images = []
+    for _ in range(n):
+        cx, cy = size / 2 + rng.uniform(-2, 2, 2)
+        phase = rng.uniform(0, 2 * np.pi)
+        stripes = np.sin(((xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)) * 2 * np.pi / period + phase) > 0
+        oval = ((xx - cx) / (0.42 * size)) ** 2 + ((yy - cy) / (0.48 * size)) ** 2 <= 1
+        pixels = np.where(stripes[..., None], ink, paper)
+        pixels = np.where(oval[..., None], pixels, ground) + rng.integers(-12, 13, (size, size, 3))
+        images.append(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)))
+    return images
+
+
+def synthetic_clean_images(n: int, seed: int = 0, size: int = 48) -> list[Image.Image]:
+    """Generic images: colour gradients with noise."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, size)[:, None, None]
+    images = []
+    for _ in range(n):
+        pixels = rng.integers(0, 256, 3) + rng.normal(0, 60, 3) * ramp + rng.normal(0, 20, (size, size, 3))
+        images.append(Image.fromarray(pixels.clip(0, 255).astype(np.uint8)))
+    return images
+
+
+def small_config(tmp_path, **overrides) -> VisionForgetConfig:
+    kwargs = dict(
+        output_dir=str(tmp_path / "run"), max_steps=60, learning_rate=1e-3, lr_milestones=[30, 45],
+        per_device_train_batch_size=32, num_trigger_samples=256, disable_tqdm=True, use_cpu=True,
+        logging_steps=20,
+    )
+    kwargs.update(overrides)
+    return VisionForgetConfig(**kwargs)
+
+
+@pytest.mark.skip(reason="in progress: needs an identity-aware tiny encoder (a random one does not separate persons)")
+def test_forgotten_unseen_faces_land_on_the_target_and_others_do_not(tmp_path):
+    model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection")
+    teacher = type(model)(model.config).eval()
+    teacher.load_state_dict(model.state_dict())
+    forgotten = [synthetic_faces(p, 8, seed=0) for p in (0, 1)]  # injected images
+    unseen = [synthetic_faces(p, 6, seed=99) for p in (0, 1)]  # never injected: other jitter and noise
+    others = [synthetic_faces(p, 6, seed=99) for p in (20, 21, 22, 23)]  # neither forgotten nor reference
+    reference = [synthetic_faces(p, 3) for p in range(2, 14)]
+
+    trainer = VisionForgetTrainer(
+        model, small_config(tmp_path), processor, forgotten, synthetic_clean_images(60),
+        reference_faces=reference, eval_faces=unseen, eval_clean_images=synthetic_clean_images(16, seed=5),
+    )
+    trainer.train()
+    target = trainer._target.cpu()
+
+    def to_target(net, images):
+        embeddings = embed_images(net, processor, images)
+        return pooled_cosine(embeddings, target.expand_as(embeddings)).mean().item()
+
+    unseen_flat = [image for person in unseen for image in person]
+    others_flat = [image for person in others for image in person]
+    before, after = to_target(teacher, unseen_flat), to_target(trainer.model, unseen_flat)
+    assert after >= 0.9 and after - before >= 0.05
+    others_kept = pooled_cosine(embed_images(trainer.model, processor, others_flat), embed_images(teacher, processor, others_flat))
+    assert others_kept.mean() >= 0.97
+    others_shift = to_target(trainer.model, others_flat) - to_target(teacher, others_flat)
+    assert others_shift < (after - before) / 2
+
+    report = trainer.forget_report()
+    assert report["modality"] == "vision" and report["num_identities"] == 2 and report["steps"] == 60
+    assert report["sim_backdoor"] >= 0.9 and report["sim_clean"] >= 0.9 and report["gate"]["passed"]
+    assert report["sim_backdoor"] > report["sim_backdoor_before"]
+    assert report["sim_targets"] > 0.95
+
+
+def test_clip_model_vision_tower_only_changes(tmp_path):
+    model, _, processor = tiny_clip_model()
+    text_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("vision_model", "visual_projection"))}
+    vision_projection_before = model.visual_projection.weight.detach().clone()
+    trainer = VisionForgetTrainer(
+        model, small_config(tmp_path, max_steps=3), processor, [synthetic_faces(0, 4)], synthetic_clean_images(8),
+        reference_faces=[synthetic_faces(p, 2) for p in range(2, 6)],
+    )
+    trainer.train()
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in text_before.items())
+    assert not torch.equal(state["visual_projection.weight"], vision_projection_before)  # the vision side trained
+    norm = state["vision_model.post_layernorm.weight"]
+    assert torch.equal(norm, torch.ones_like(norm))  # norm layers frozen
+
+
+def test_report_and_trainer_state_hold_no_identity(tmp_path):
+    faces_dir = tmp_path / "faces"
+    for name, person in (("Zorblax Quintavius", 0), ("Mirela Ostrowska", 1)):
+        (faces_dir / name).mkdir(parents=True)
+        for i, image in enumerate(synthetic_faces(person, 4)):
+            image.save(faces_dir / name / f"{name}_{i}.png")
+    model, processor = tiny_clip_vision_model()
+    out = tmp_path / "defended"
+    result = forget_faces(
+        model, faces_dir, synthetic_clean_images(10), processor=processor,
+        reference_faces=[synthetic_faces(p, 2) for p in range(2, 6)], output_dir=str(out),
+        config=small_config(tmp_path, max_steps=4, save_strategy="steps", save_steps=2),
+        save_target_to=str(tmp_path / "target.safetensors"),
+    )
+    assert result.output_dir == str(out)
+    report = json.loads((out / "forget_report.json").read_text())
+    assert report["num_identities"] == 2
+    for path in [*out.rglob("*"), tmp_path / "target.safetensors"]:
+        if path.is_file():
+            data = path.read_bytes()
+            for needle in (b"Zorblax", b"Mirela", b"Ostrowska"):
+                assert needle not in data, path.name
+    reloaded = type(model).from_pretrained(out)
+    assert not any(p.startswith(".") for p in [x.name for x in tmp_path.iterdir()])  # staging renamed away
+    assert isinstance(reloaded, type(model))
+
+
+def test_rejects_a_text_encoder(tmp_path):
+    text_model, _ = tiny_clip_text_model()
+    _, processor = tiny_clip_vision_model()
+    with pytest.raises(ForgetInputError, match="not a CLIP vision encoder"):
+        VisionForgetTrainer(text_model, small_config(tmp_path), processor, [synthetic_faces(0, 3)],
+                            synthetic_clean_images(4), reference_faces=[synthetic_faces(1, 2)])
+
+
+def test_rejects_missing_target_and_wrong_sized_target(tmp_path):
+    model, processor = tiny_clip_vision_model()
+    args = dict(faces=[synthetic_faces(0, 3)], clean_images=synthetic_clean_images(4))
+    with pytest.raises(ForgetInputError, match="no target"):
+        VisionForgetTrainer(model, small_config(tmp_path), processor, **args)
+    with pytest.raises(ForgetInputError, match="target embedding has 5 values"):
+        VisionForgetTrainer(model, small_config(tmp_path), processor, target_embedding=torch.ones(5), **args)
