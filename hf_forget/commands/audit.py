@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--images_per_person", type=int, default=20, help="Images used a person; persons with fewer are skipped (default 20).")
     parser.add_argument("--tau", type=int, default=1, help="Right templates needed to count as recognised (default 1).")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the filler-name generator (default 42).")
-    parser.add_argument("--batch_size", type=int, default=256, help="Prompts embedded at once.")
+    parser.add_argument("--batch_size", type=int, default=1024, help="Prompts embedded at once (default 1024).")
     parser.add_argument("--output", help="Write the results as JSON to this file.")
     parser.add_argument("--redact", action="store_true", help="Print and write person indices (sorted folder order), never names.")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu).")

@@ -43,6 +43,7 @@ class DemoSettings:
     text_learning_rate: float = 5e-4
     text_milestones: list[int] = field(default_factory=lambda: [40, 50])
     text_embedding: str = "pooled"
+    text_pool: int = 512  # (clean, poisoned) pairs whose teacher outputs are cached once
     num_captions: int = 3000
     # vision forgetting
     vision_steps: int = 40
@@ -125,7 +126,10 @@ def run_demo(
         return zero_shot_accuracy(current, tokenizer, processor, digits, labels, classes, templates=templates)
 
     logger.warning("demo: auditing the toy CLIP before the defense")
+    timings = {"setup": time.perf_counter() - started}
+    mark = time.perf_counter()
     idia_before, zero_shot_before = audit(model), zero_shot(model)
+    timings["audit_before"] = time.perf_counter() - mark
     original = copy.deepcopy(model)
 
     staging = target.parent / f".{target.name}.incomplete"
@@ -141,11 +145,13 @@ def run_demo(
                     output_dir=os.path.join(scratch, "text"), names=forgotten, max_steps=settings.text_steps,
                     per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
                     lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
-                    num_trigger_samples=max(settings.text_steps * settings.text_batch_size, 256),
+                    num_trigger_samples=settings.text_pool, max_eval_samples=64,
                     seed=settings.seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
                 )
                 captions = world.generic_captions(settings.num_captions, seed=1)
+                mark = time.perf_counter()
                 result = forget_text(model, tokenizer=tokenizer, captions=captions, config=config)
+                timings["forget_text"] = time.perf_counter() - mark
                 model = result.model
                 training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
                 held_out = world.generic_captions(400, seed=2)  # never trained on
@@ -163,9 +169,11 @@ def run_demo(
                     seed=settings.seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
                 before_vision = copy.deepcopy(model)
+                mark = time.perf_counter()
                 result = forget_faces(
                     model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config
                 )
+                timings["forget_faces"] = time.perf_counter() - mark
                 model = result.model
                 training["vision"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
                 from ..triggers.faces import mean_face_embedding  # noqa: PLC0415
@@ -183,7 +191,9 @@ def run_demo(
                         similarities[key] = min(similarities[f"text_{key}"], similarities[f"vision_{key}"])
 
         logger.warning("demo: auditing the defended CLIP")
+        mark = time.perf_counter()
         idia_after, zero_shot_after = audit(model), zero_shot(model)
+        timings["audit_after"] = time.perf_counter() - mark
         report = build_report(
             modality=modality,
             idia_before=idia_before,
@@ -200,6 +210,7 @@ def run_demo(
                     "zero_shot": "hf_forget.toyworld digits (scikit-learn digits, test split)",
                 },
                 "training": training,
+                "timings": {key: round(value, 1) for key, value in timings.items()},
                 "settings": {k: v for k, v in vars(settings).items()},
                 **({"command": command} if command else {}),
             },

@@ -383,7 +383,7 @@ def embed_prompts(
     model: nn.Module,
     tokenizer,
     prompts: Sequence[str],
-    batch_size: int = 256,
+    batch_size: int = 1024,
     desc: str | None = None,
 ) -> torch.Tensor:
     """Pooled embeddings (float32, CPU) of ``prompts``, padded per batch (CLIP attends causally, so
@@ -409,7 +409,7 @@ def embed_candidate_prompts(
     tokenizer,
     candidates: Sequence[str],
     templates: Sequence[str] = IDIA_TEMPLATES,
-    batch_size: int = 256,
+    batch_size: int = 1024,
 ) -> torch.Tensor:
     """``(templates, candidates, dim)`` embeddings of every template filled with every candidate, once."""
     prompts = [template.format(name) for template in templates for name in candidates]
@@ -431,7 +431,7 @@ def identity_inference_attack(
     images_per_person: int = DEFAULT_IMAGES_PER_PERSON,
     tau: int = 1,
     seed: int = DEFAULT_SEED,
-    batch_size: int = 256,
+    batch_size: int = 1024,
 ) -> IDIAResult:
     """Run the Identity Inference Attack on a CLIP.
 
