@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 
 from .errors import ForgetInputError
 from .triggers.text import normalize
@@ -26,6 +27,12 @@ def validate_names(names: list[str], neutral_term: str | None = None, tokenizer=
     for position, name in enumerate(names, start=1):
         if not name or not name.strip():
             raise ForgetInputError(f"name #{position} is empty: remove empty entries from --names.")
+        if not any(unicodedata.category(char)[0] in "LN" for char in name):
+            # only control/format characters, marks, punctuation or symbols: nothing a caption can carry
+            raise ForgetInputError(
+                f"name #{position} has no letters or digits (only invisible, control or punctuation characters): "
+                "check the --names list or file for stray characters."
+            )
         key = normalize(" ".join(name.split()))
         if key in seen:
             raise ForgetInputError(f"names #{seen[key]} and #{position} are the same name: list each name once.")
@@ -95,4 +102,17 @@ def validate_tokenizer(model, tokenizer) -> None:
         raise ForgetInputError(
             f"the tokenizer has {len(tokenizer)} tokens but the model only {vocab_size}: pass the model's own "
             "tokenizer (--tokenizer_name_or_path)."
+        )
+
+
+def validate_checkpoint(path: str | os.PathLike) -> None:
+    """A checkpoint to resume from must be a complete Trainer checkpoint directory."""
+    path = str(path)
+    if not os.path.isdir(path):
+        raise ForgetInputError(
+            f"checkpoint {path!r} does not exist: pass a checkpoint-N directory of this run, or 'latest'."
+        )
+    if not os.path.isfile(os.path.join(path, "trainer_state.json")):
+        raise ForgetInputError(
+            f"{path!r} is not a complete Trainer checkpoint (no trainer_state.json): pass another one, or 'latest'."
         )
