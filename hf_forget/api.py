@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -14,7 +15,14 @@ from transformers.utils import logging
 from .config import TextForgetConfig
 from .errors import ForgetInputError
 from .triggers.text import load_captions
-from .validation import read_model_type, validate_names, validate_model_path, validate_output_dir, validate_tokenizer
+from .validation import (
+    read_model_type,
+    validate_checkpoint,
+    validate_model_path,
+    validate_names,
+    validate_output_dir,
+    validate_tokenizer,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -106,6 +114,7 @@ def forget_text(
     caption_column: str = "text",
     base_path: str | None = None,
     save_dtype: torch.dtype | None = None,
+    callbacks: list | None = None,
     **config_kwargs,
 ) -> ForgetResult:
     """Forget ``names`` in a CLIP text encoder and (with ``output_dir``) write the defended checkpoint.
@@ -115,7 +124,10 @@ def forget_text(
     never leaves a half-written output and the input is never touched.
 
     ``base_path`` (the directory the model came from, never written to) and ``save_dtype`` (the dtype to
-    save in) are filled in when ``model`` is a path.
+    save in) are filled in when ``model`` is a path. ``callbacks`` are extra ``TrainerCallback``s.
+
+    ``resume_from_checkpoint=True`` continues from the latest *complete* checkpoint in the staging directory
+    (one killed while being written is skipped); with none, the run starts from scratch with a warning.
 
     Example:
     ```python
@@ -145,19 +157,48 @@ def forget_text(
         validate_output_dir(output_dir, [source] if source else [], config.overwrite_output_dir)
         staging = _stage(output_dir)
         config.output_dir = staging
-        if resume_from_checkpoint is None and os.path.isdir(staging) and config.process_index == 0:
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = latest_complete_checkpoint(staging)
+            if resume_from_checkpoint is None:
+                logger.warning("no complete checkpoint to resume from in %s: starting from scratch", staging)
+        if not resume_from_checkpoint and os.path.isdir(staging) and config.process_index == 0:
             shutil.rmtree(staging)  # a stale run that was not resumed
+    elif resume_from_checkpoint is True:
+        resume_from_checkpoint = latest_complete_checkpoint(config.output_dir)
+    if isinstance(resume_from_checkpoint, str):
+        validate_checkpoint(resume_from_checkpoint)
     set_seed(config.seed)
 
     from .trainers.text import TextForgetTrainer
 
-    trainer = TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions)
+    trainer = TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions, callbacks=callbacks)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     report = trainer.forget_report()
     logger.info("forgetting done: %s", {k: v for k, v in report.items() if k.startswith("sim_")})
     if output_dir is not None:
         _publish_atomically(trainer, report, staging, output_dir, dtype)
     return ForgetResult(model=trainer.defended_model(), report=report, output_dir=output_dir)
+
+
+def latest_complete_checkpoint(folder: str) -> str | None:
+    """The highest-step ``checkpoint-N`` in ``folder`` whose ``trainer_state.json`` (written last) reads back."""
+    if not os.path.isdir(folder):
+        return None
+    steps = sorted(
+        (int(entry.rsplit("-", 1)[1]), entry)
+        for entry in os.listdir(folder)
+        if entry.startswith("checkpoint-") and entry.rsplit("-", 1)[1].isdigit()
+    )
+    for _, entry in reversed(steps):
+        path = os.path.join(folder, entry)
+        try:
+            with open(os.path.join(path, "trainer_state.json"), encoding="utf-8") as handle:
+                json.load(handle)
+        except (OSError, ValueError):
+            logger.warning("skipping %s: incomplete (the run stopped while writing it)", entry)
+            continue
+        return path
+    return None
 
 
 def _publish_atomically(trainer, report: dict, staging: str, output_dir: str, dtype: torch.dtype | None) -> None:
