@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--create_pr", action="store_true", help="Open a pull request instead of committing to main.")
     parser.add_argument("--revision", help="Branch to commit to.")
     parser.add_argument("--token", help="Hub token (default: the logged-in one).")
+    parser.add_argument("--base_model", help="Hub id of the base model, for the card (default: from the report).")
     parser.add_argument("--license", help="License identifier for the card metadata, e.g. mit.")
     parser.add_argument("--force", action="store_true", help="Publish even if the run did not pass its quality gate.")
     for section in ("idia", "similarity", "zero_shot"):
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         report=args.report,
         datasets=datasets or None,
         license=args.license,
+        base_model=args.base_model,
     )
     where = result if args.local_dir else getattr(result, "pr_url", None) or getattr(result, "commit_url", result)
     print(f"{'wrote' if args.local_dir else 'pushed'} {args.repo_id}: {where}", file=sys.stdout)

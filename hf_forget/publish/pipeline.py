@@ -1,0 +1,283 @@
+"""Stable Diffusion drop-in: defend a diffusers pipeline's CLIP text encoder(s), write a complete pipeline.
+
+A pipeline folder (``model_index.json`` plus one subfolder per component) holds its text encoders as
+plain transformers checkpoints: SD 1.x/2.x ``text_encoder`` (``CLIPTextModel``), SDXL ``text_encoder``
+(``CLIPTextModel``) and ``text_encoder_2`` (``CLIPTextModelWithProjection``), each with its tokenizer.
+:func:`load_pipeline_text_encoders` reads them; :func:`assemble_pipeline` writes a new folder in which
+only the text encoder weights differ, in the base files' own tensor names, dtypes, variants and shards,
+so ``DiffusionPipeline.from_pretrained(out)`` (with or without ``variant="fp16"``) loads the defended
+pipeline; :func:`forget_pipeline` does both around :func:`hf_forget.forget_text`, for
+``hf-forget text --pipeline``.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers.utils import logging
+
+from ..errors import ForgetInputError
+from .card import FORGET_REPORT
+from .weights import conform_clip_checkpoint, save_like_reference
+
+logger = logging.get_logger(__name__)
+
+__all__ = ["PipelineTextEncoder", "assemble_pipeline", "forget_pipeline", "load_pipeline_text_encoders"]
+
+_CLIP_TEXT = ("CLIPTextModel", "CLIPTextModelWithProjection")
+_ENCODER_KEY = re.compile(r"^text_encoder(_\d+)?$")
+# Weight files we cannot rewrite: left in a defended component they would carry the original weights.
+_OTHER_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.onnx_data", "*.pb",
+                  "*.bin.index.json", "*.msgpack.index.json", "*.gguf")  # fmt: skip
+
+
+@dataclass
+class PipelineTextEncoder:
+    """One text encoder of a pipeline: its component name, model (float32), tokenizer and stored dtype."""
+
+    name: str
+    tokenizer_name: str
+    model: nn.Module
+    tokenizer: object
+    dtype: torch.dtype
+
+
+def _model_index(pipeline_dir: Path) -> dict:
+    index_file = pipeline_dir / "model_index.json"
+    if not index_file.is_file():
+        raise ForgetInputError(
+            f"{str(pipeline_dir)!r} is not a diffusers pipeline folder (no model_index.json): pass the folder "
+            "that DiffusionPipeline.from_pretrained loads, or use --model_name_or_path for a bare text encoder."
+        )
+    with open(index_file, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def pipeline_text_encoder_names(pipeline_dir: str | os.PathLike) -> list[str]:
+    """The pipeline's text encoder components (``text_encoder``, ``text_encoder_2``, ...), all CLIP.
+
+    Raises if one is not a CLIP text encoder: a name that reaches the UNet through an undefended encoder
+    (e.g. SD3's T5) would not be forgotten.
+    """
+    pipeline_dir = Path(pipeline_dir)
+    index = _model_index(pipeline_dir)
+    names = []
+    for key, value in sorted(index.items()):
+        if not _ENCODER_KEY.match(key) or not isinstance(value, list) or value[1] is None:
+            continue
+        if value[1] not in _CLIP_TEXT:
+            raise ForgetInputError(
+                f"the pipeline's {key} is a {value[1]}, not a CLIP text encoder: hf-forget cannot defend it, and "
+                "names would still reach the model through it."
+            )
+        names.append(key)
+    if not names:
+        raise ForgetInputError(f"the pipeline in {str(pipeline_dir)!r} has no CLIP text encoder to defend.")
+    return names
+
+
+def load_pipeline_text_encoders(pipeline_dir: str | os.PathLike) -> list[PipelineTextEncoder]:
+    """Load every CLIP text encoder of a diffusers pipeline folder with its own tokenizer."""
+    from ..api import load_text_encoder  # noqa: PLC0415 - api imports the trainers
+
+    encoders = []
+    for name in pipeline_text_encoder_names(pipeline_dir):
+        tokenizer_name = name.replace("text_encoder", "tokenizer")
+        if not (Path(pipeline_dir) / tokenizer_name).is_dir():
+            raise ForgetInputError(f"the pipeline has no {tokenizer_name} folder for its {name}.")
+        model, tokenizer, dtype = load_text_encoder(
+            os.path.join(pipeline_dir, name), os.path.join(pipeline_dir, tokenizer_name)
+        )
+        encoders.append(PipelineTextEncoder(name, tokenizer_name, model, tokenizer, dtype))
+    return encoders
+
+
+def _state_dict(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if isinstance(model, Mapping):
+        return dict(model)
+    merge = getattr(model, "merge_and_unload", None)
+    if callable(merge):  # a peft model: publish merged full weights
+        model = merge()
+    return model.state_dict()
+
+
+def _write_encoder(model, source: Path, target: Path) -> None:
+    """Copy the component folder ``source`` to ``target`` with the weights replaced by ``model``'s."""
+    target.mkdir()
+    for entry in source.iterdir():
+        if entry.suffix == ".safetensors" or entry.name.endswith(".safetensors.index.json"):
+            continue  # rewritten below
+        if any(fnmatch.fnmatch(entry.name, pattern) for pattern in _OTHER_WEIGHTS):
+            logger.warning("leaving %s/%s out: only safetensors weights can be rewritten", source.name, entry.name)
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, target / entry.name)
+        else:
+            shutil.copy2(entry, target / entry.name)
+    state = _state_dict(model)
+    if any(source.glob("*.safetensors")):
+        save_like_reference(state, source, target)
+        return
+    # No safetensors to follow (a .bin-only component): write one in the canonical layout, stored dtype.
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    dtype = getattr(torch, str(config.get("torch_dtype") or config.get("dtype") or "float32"), torch.float32)
+    tensors = {k: v.detach().cpu().to(dtype).contiguous() for k, v in state.items() if v.is_floating_point()}
+    save_file(tensors, str(target / "model.safetensors"), metadata={"format": "pt"})
+    conform_clip_checkpoint(target)
+
+
+def assemble_pipeline(
+    src_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    encoders: Mapping[str, nn.Module | Mapping[str, torch.Tensor]],
+    *,
+    report: dict | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Write the pipeline of ``src_dir`` to ``out_dir`` with the text encoders in ``encoders`` replaced.
+
+    ``encoders`` maps component names (``"text_encoder"``, ``"text_encoder_2"``) to defended models (or
+    state dicts). Everything else is copied unchanged; the replaced weights keep the base files' tensor
+    names, dtypes, variants and shards. Single-file checkpoints at the top of ``src_dir`` (``*.ckpt``,
+    ``*.safetensors``: the whole original model, names included) are left out. ``report`` is written as
+    ``forget_report.json``. The folder is staged in a temporary sibling and renamed into place.
+    """
+    src, out = Path(src_dir), Path(out_dir).absolute()
+    known = pipeline_text_encoder_names(src)
+    unknown = sorted(set(encoders) - set(known))
+    if unknown or not encoders:
+        raise ForgetInputError(f"encoders must map some of the pipeline's text encoders {known}, got {sorted(encoders)}.")
+    missing = sorted(set(known) - set(encoders))
+    if missing:
+        logger.warning("the pipeline's %s are not replaced: names still reach the model through them", missing)
+    source = src.resolve()
+    if out.resolve() == source or source in out.resolve().parents or out.resolve() in source.parents:
+        raise ForgetInputError(f"output {str(out_dir)!r} overlaps the input pipeline: pass another directory.")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
+        raise ForgetInputError(f"output {str(out_dir)!r} exists and is not empty: pass a new directory.")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".incomplete", dir=out.parent))
+    try:
+        for entry in sorted(src.iterdir()):
+            target = staging / entry.name
+            if entry.name in encoders:
+                _write_encoder(encoders[entry.name], entry, target)
+            elif entry.is_dir():
+                shutil.copytree(entry, target)
+            elif any(fnmatch.fnmatch(entry.name, p) for p in ("*.safetensors", *_OTHER_WEIGHTS)):
+                logger.warning("leaving %s out: a single-file checkpoint still holds the original text encoder", entry.name)
+            else:
+                shutil.copy2(entry, target)
+        if report is not None:
+            (staging / FORGET_REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logger.info("defended pipeline written to %s", out)
+    return str(out)
+
+
+def consumed_hidden_layer(pipeline_dir: str | os.PathLike) -> int:
+    """Which hidden state of its text encoders the pipeline feeds the UNet: ``-1`` (``last_hidden_state``,
+    SD 1.x/2.x) or ``-2`` (the penultimate layer, before the final layer norm: the SDXL family)."""
+    return -2 if "XL" in str(_model_index(Path(pipeline_dir)).get("_class_name", "")) else -1
+
+
+def _output_hidden_states(module, args, kwargs):
+    kwargs["output_hidden_states"] = True
+    return args, kwargs
+
+
+def _penultimate_as_last(module, args, kwargs, output):
+    output["last_hidden_state"] = output.hidden_states[-2]
+    return output
+
+
+_HOOKS = (_output_hidden_states, _penultimate_as_last)
+
+
+def _strip_hooks(model: nn.Module) -> None:
+    """Remove the hooks of :func:`_train_on_penultimate` from ``model`` and its copies' modules."""
+    for module in model.modules():
+        for hooks in (module._forward_pre_hooks, module._forward_hooks):
+            for key in [key for key, hook in hooks.items() if hook in _HOOKS]:
+                del hooks[key]
+
+
+def _train_on_penultimate(model: nn.Module) -> None:
+    """Make ``model``'s ``last_hidden_state`` the penultimate hidden state, which SDXL pipelines consume, so
+    that the trainer's hidden-state objective acts on what the UNet sees; the pooled output is unchanged.
+    Undone by :func:`_strip_hooks` (the saved weights never carry hooks)."""
+    model.register_forward_pre_hook(_output_hidden_states, with_kwargs=True)
+    model.register_forward_hook(_penultimate_as_last, with_kwargs=True)
+
+
+def _merge_reports(reports: dict[str, dict]) -> dict:
+    """One ``forget_report.json`` for the pipeline: the first encoder's report, the worst gate, and each
+    encoder's own report under ``text_encoders``."""
+    first = next(iter(reports.values()))
+    merged = {k: v for k, v in first.items() if k not in ("gate",)}
+    for key in ("sim_backdoor", "sim_clean", "sim_targets", "sim_backdoor_hidden", "sim_clean_hidden"):
+        values = [r[key] for r in reports.values() if isinstance(r.get(key), (int, float))]
+        if values:
+            merged[key] = min(values)  # the weakest encoder is what a prompt meets
+    merged["steps"] = sum(r.get("steps", 0) or 0 for r in reports.values())
+    merged["seconds"] = round(sum(r.get("seconds", 0) or 0 for r in reports.values()), 2)
+    merged["gate"] = {"passed": all(r.get("gate", {}).get("passed", False) for r in reports.values())}
+    merged["text_encoders"] = reports
+    return merged
+
+
+def forget_pipeline(pipeline_dir: str | os.PathLike, captions, config):
+    """Forget ``config.names`` in every CLIP text encoder of a diffusers pipeline; write the pipeline.
+
+    Each encoder is trained with its own tokenizer by :func:`hf_forget.forget_text` (same config), its
+    hidden-state objective on the layer the pipeline consumes (:func:`consumed_hidden_layer`), then
+    :func:`assemble_pipeline` writes ``config.output_dir``. Returns a :class:`hf_forget.api.ForgetResult`
+    whose ``model`` is ``{component name: defended encoder}``.
+    """
+    from ..api import ForgetResult, forget_text  # noqa: PLC0415
+    from ..validation import validate_output_dir  # noqa: PLC0415
+
+    output_dir = config.output_dir
+    validate_output_dir(output_dir, [str(pipeline_dir)], getattr(config, "overwrite_output_dir", False))
+    encoders = load_pipeline_text_encoders(pipeline_dir)
+    layer = consumed_hidden_layer(pipeline_dir)
+    models, reports = {}, {}
+    with tempfile.TemporaryDirectory(prefix="hf-forget-pipeline-") as scratch:
+        for encoder in encoders:
+            run_config = copy.deepcopy(config)
+            run_config.names = list(config.names)  # the config redacts its names when copied
+            run_config.output_dir = os.path.join(scratch, encoder.name)  # Trainer scratch, never published
+            logger.info("forgetting in the pipeline's %s", encoder.name)
+            if layer == -2:
+                _train_on_penultimate(encoder.model)
+            try:
+                result = forget_text(encoder.model, tokenizer=encoder.tokenizer, captions=captions, config=run_config)
+            finally:
+                _strip_hooks(encoder.model)
+            _strip_hooks(result.model)
+            models[encoder.name] = result.model
+            report = dict(result.report)
+            report["hidden_layer"] = layer  # the hidden_* metrics are measured on this layer
+            report["base_model"] = os.path.basename(os.path.abspath(pipeline_dir))
+            reports[encoder.name] = report
+    merged = _merge_reports(reports)
+    assemble_pipeline(pipeline_dir, output_dir, models, report=merged, overwrite=getattr(config, "overwrite_output_dir", False))
+    return ForgetResult(model=models, report=merged, output_dir=output_dir)
