@@ -38,10 +38,10 @@ class DemoSettings:
     num_candidates: int = 1000
     zero_shot_per_class: int = 30
     # text forgetting
-    text_steps: int = 60
+    text_steps: int = 30
     text_batch_size: int = 32
     text_learning_rate: float = 5e-4
-    text_milestones: list[int] = field(default_factory=lambda: [40, 50])
+    text_milestones: list[int] = field(default_factory=lambda: [20, 25])
     text_embedding: str = "pooled"
     text_pool: int = 512  # (clean, poisoned) pairs whose teacher outputs are cached once
     num_captions: int = 3000

@@ -1,0 +1,68 @@
+"""The evaluation report (hand-built IDIA results) and the end-to-end `hf-forget demo`."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from hf_forget.evaluation.idia import IDIA_TEMPLATES, idia_from_embeddings
+from hf_forget.evaluation.report import build_report, render_markdown, write_report
+from hf_forget.evaluation.zero_shot import ZeroShotResult
+from hf_forget.publish.leak_guard import NameLeakError
+
+T = len(IDIA_TEMPLATES)
+NAMES = ["Ada Quill", "Bo Rinner", "Cy Tamsin", "Di Vomel", "Ed Wystan"]
+KNOWN = [True, True, True, False, False]
+
+
+def idia(recognised: list[bool]):
+    """An IDIA result over NAMES where person i is recognised iff recognised[i] (faces on their own name or not)."""
+    text = torch.stack([torch.eye(8)] * T)  # candidate c along basis c in every template
+    faces = torch.stack([torch.stack([torch.eye(8)[i if hit else 7]] * 2) for i, hit in enumerate(recognised)])
+    return idia_from_embeddings(faces, text, targets=range(5), expected_known=KNOWN, names=NAMES)
+
+
+@pytest.fixture
+def report():
+    before, after = idia([True, True, False, True, False]), idia([False, True, False, False, False])
+    return build_report(
+        modality="text", idia_before=before, idia_after=after, forgotten=["Ada Quill"],
+        similarities={"sim_clean": 0.995, "sim_backdoor": 0.97, "sim_targets": 0.99},
+        zero_shot_before=ZeroShotResult(0.8, 0.95, 100, 10), zero_shot_after=ZeroShotResult(0.79, 0.95, 100, 10),
+        seconds=12.34,
+    )
+
+
+def test_report_splits_rates_into_forgotten_retained_and_unseen(report):
+    before, after = report["idia"]["before"], report["idia"]["after"]
+    assert (before["tpr"], after["tpr"]) == (1.0, 0.0)  # the forgotten person
+    assert (before["retained_tpr"], after["retained_tpr"]) == (0.5, 0.5)  # the two other known persons
+    assert (before["fpr"], after["fpr"]) == (0.5, 0.0)
+    assert (before["num_forgotten"], before["num_retained"], before["num_unseen"]) == (1, 2, 2)
+    assert report["sim_clean"] == 0.995 and report["sim_backdoor"] == 0.97
+    assert report["zero_shot"]["before"]["top1"] == 0.8 and report["zero_shot"]["after"]["top5"] == 0.95
+    assert report["num_forgotten"] == 1 and report["modality"] == "text" and report["seconds"] == 12.3
+
+
+def test_written_report_has_json_markdown_and_chart_without_names(report, tmp_path):
+    paths = write_report(tmp_path / "out", report, forbidden_names=NAMES)
+    assert json.loads(paths["json"].read_text()) == report
+    assert "| TPR, forgotten identities (n=1) | 100.0% | 0.0% |" in paths["markdown"].read_text()
+    with Image.open(paths["chart"]) as chart:
+        assert chart.format == "PNG" and chart.size[0] > 600
+    text = paths["json"].read_text() + paths["markdown"].read_text()  # (the chart passed the leak guard's PNG scan)
+    assert not any(part in text for name in NAMES for part in name.split())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.json", "report.md", "report.png"]
+
+
+def test_a_report_carrying_a_name_is_refused(report, tmp_path):
+    report["note"] = "forgot ada quill"
+    with pytest.raises(NameLeakError) as error:
+        write_report(tmp_path / "out", report, forbidden_names=["Ada Quill"])
+    assert "Ada" not in str(error.value) and "ada" not in str(error.value)
+
+
+def test_markdown_shows_missing_rates_as_dashes(report):
+    report["idia"]["before"]["fpr"] = None
+    assert "| FPR, never-seen identities (n=2) | – |" in render_markdown(report)
