@@ -87,3 +87,27 @@ def test_user_errors_exit_2_with_one_line(problem, clip_dir, tmp_path, capsys):
     assert audit("--model_name_or_path", model, "--faces", faces, *extra) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hf-forget: error:") and "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_audit_of_the_toy_clip_matches_the_library_attack(tmp_path, capsys):
+    """`hf-forget audit` on faces exported from the toy world gives the rates the demo's "before" audit gives."""
+    from hf_forget.evaluation.idia import identity_inference_attack
+    from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
+
+    world = ToyWorld(seed=0)
+    seen, unseen = world.seen_identities[:6], world.unseen_identities[:4]
+    world.export_faces(tmp_path / "seen", seen, n_per_identity=20, seed=0)
+    world.export_faces(tmp_path / "unseen", unseen, n_per_identity=20, seed=0)
+    output = tmp_path / "audit.json"
+    args = ["--model_name_or_path", toy_clip_path(), "--faces", tmp_path / "seen", "--unseen_faces", tmp_path / "unseen"]
+    assert main(["audit", *map(str, args), "--output", str(output)]) == 0
+    audited = json.loads(output.read_text())["idia"]
+
+    model, tokenizer, processor = load_toy_clip()
+    faces = {p.name: world.face_images(p, 20, seed=0) for p in (*seen, *unseen)}
+    direct = identity_inference_attack(model, tokenizer, processor, faces, unseen=[p.name for p in unseen])
+    assert (audited["tpr"], audited["fpr"]) == (direct.tpr, direct.fpr)
+    assert audited["tpr"] >= 0.8  # the shipped model knows its seen identities
+    by_name = {p["name"]: p["recognised"] for p in audited["persons"]}
+    assert by_name == {p.name: p.recognised for p in direct.persons}

@@ -66,3 +66,24 @@ def test_a_report_carrying_a_name_is_refused(report, tmp_path):
 def test_markdown_shows_missing_rates_as_dashes(report):
     report["idia"]["before"]["fpr"] = None
     assert "| FPR, never-seen identities (n=2) | – |" in render_markdown(report)
+
+
+@pytest.mark.slow
+def test_demo_forgets_eight_identities_and_keeps_utility(tmp_path, capsys):
+    """The issue's acceptance on the shipped toy CLIP (about 2-4 minutes on 2 CPU cores)."""
+    from hf_forget.cli import main
+    from hf_forget.toyworld import ToyWorld
+
+    output = tmp_path / "demo"
+    assert main(["demo", "--output_dir", str(output)]) == 0
+    report = json.loads((output / "report.json").read_text())
+    before, after = report["idia"]["before"], report["idia"]["after"]
+    assert report["num_forgotten"] == 8 and before["num_forgotten"] == 8
+    assert before["tpr"] >= 0.9 and after["tpr"] <= 0.05
+    assert before["retained_tpr"] - after["retained_tpr"] <= 0.1
+    assert before["fpr"] <= 0.1 and after["fpr"] <= 0.1
+    assert report["sim_clean"] >= 0.99
+    assert report["zero_shot"]["before"]["top1"] - report["zero_shot"]["after"]["top1"] <= 0.02
+    assert (output / "report.md").is_file() and (output / "report.png").is_file()
+    text = (output / "report.json").read_text() + (output / "report.md").read_text() + capsys.readouterr().out
+    assert not any(p.name in text for p in ToyWorld(seed=0).identities)

@@ -2,8 +2,10 @@
 
 ``hf-forget demo`` calls :func:`run_demo`. It is offline: the toy CLIP ships with the package and the
 toy world renders its faces, captions and digit pictures on the fly (see :mod:`hf_forget.toyworld`).
-The forgotten identities are the first ``num_forgotten`` seen identities of ``ToyWorld(seed=0)``;
-their names stay in memory and the written report is scanned for them.
+The forgotten identities are the first ``num_forgotten`` seen identities of ``ToyWorld(seed=0)`` that
+the "before" audit recognises (people ask to be forgotten by a model that knows them; ``selection=
+"first"`` takes the first seen ones regardless); their names stay in memory and the written report is
+scanned for them.
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ class DemoSettings:
     num_reference_persons: int = 16
     seed: int = 0
     world_seed: int = 0
+    # which seen identities ask to be forgotten: "recognised" (the first ones, in world order, that the
+    # "before" audit recognises: people ask because the model knows them) or "first" (the first ones)
+    selection: str = "recognised"
+
+
+def choose_forgotten(seen: list[str], before, count: int, selection: str = "recognised") -> list[str]:
+    """The identities to forget: the first ``count`` seen ones, recognised by the audit ``before`` first."""
+    if selection not in ("recognised", "first"):
+        raise ForgetInputError(f"selection must be 'recognised' or 'first', got {selection!r}.")
+    if selection == "first":
+        return seen[:count]
+    recognised = {p.name for p in before.persons if p.recognised}
+    known = [name for name in seen if name in recognised]
+    return (known + [name for name in seen if name not in recognised])[:count]
 
 
 def _zero_shot_templates() -> list[str]:
@@ -110,7 +126,6 @@ def run_demo(
     seen = list(world.seen_identities)
     if settings.num_forgotten > len(seen):
         raise ForgetInputError(f"the toy world has {len(seen)} seen identities; forget at most that many.")
-    forgotten = [person.name for person in seen[: settings.num_forgotten]]
     faces = {p.name: world.face_images(p, settings.images_per_person, seed=0) for p in world.identities}
     unseen = [p.name for p in world.unseen_identities]
     digits, labels, classes = world.object_dataset(n_per_class=settings.zero_shot_per_class, seed=0, split="test")
@@ -130,6 +145,7 @@ def run_demo(
     mark = time.perf_counter()
     idia_before, zero_shot_before = audit(model), zero_shot(model)
     timings["audit_before"] = time.perf_counter() - mark
+    forgotten = choose_forgotten([p.name for p in seen], idia_before, settings.num_forgotten, settings.selection)
     original = copy.deepcopy(model)
 
     staging = target.parent / f".{target.name}.incomplete"
