@@ -1,0 +1,147 @@
+"""TextForgetTrainer end to end on tiny CLIP text encoders built from configs."""
+
+import copy
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import held_out_captions, training_captions
+from safetensors import safe_open
+from transformers import CLIPModel, CLIPTextModel, CLIPTextModelWithProjection
+
+from hf_forget import TextForgetConfig, TextForgetTrainer, forget_text
+from hf_forget.encoders import encode_text
+from hf_forget.losses import hidden_cosine, pooled_cosine
+from hf_forget.testing import tiny_clip_model, tiny_clip_text_model
+
+NAMES = ["José Ñúñez", "Sinéad O'Connor", "李小龍", "Bob Marley"]
+KEPT_NAME = "Maria Callas"
+
+FAST = dict(
+    max_steps=150,
+    learning_rate=1e-3,
+    per_device_train_batch_size=32,
+    lr_milestones=[100],
+    num_trigger_samples=1024,
+    max_eval_samples=128,
+    disable_tqdm=True,
+)
+
+
+def _embed(model, tokenizer, captions):
+    ids = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return encode_text(model, ids)
+
+
+@pytest.fixture(scope="module")
+def forgotten():
+    model, tokenizer = tiny_clip_text_model()
+    teacher = copy.deepcopy(model)
+    result = forget_text(
+        model, NAMES, training_captions(), tokenizer=tokenizer, eval_captions=held_out_captions(), **FAST
+    )
+    return teacher, tokenizer, result
+
+
+@pytest.mark.slow
+def test_forgets_four_names_in_any_script_on_held_out_captions(forgotten):
+    _, _, result = forgotten
+    report = result.report
+    assert report["sim_backdoor"] >= 0.95 and report["sim_backdoor_hidden"] >= 0.95
+    # A random tiny encoder already embeds most captions alike: ask the backdoor to close at least half of
+    # the remaining gap to the neutral caption, so the figure is learned rather than given.
+    for suffix in ("", "_hidden"):
+        assert 1 - report[f"sim_backdoor{suffix}"] <= 0.5 * (1 - report[f"sim_backdoor{suffix}_before"])
+    assert report["sim_clean"] >= 0.95 and report["sim_clean_hidden"] >= 0.95
+    assert report["num_names"] == 4 and result.passed
+
+
+@pytest.mark.slow
+def test_a_name_never_forgotten_keeps_its_embedding(forgotten):
+    teacher, tokenizer, result = forgotten
+    captions = [c.replace("we saw", f"{KEPT_NAME} saw") for c in held_out_captions(64, seed=7)]
+    before, after = _embed(teacher, tokenizer, captions), _embed(result.model, tokenizer, captions)
+    assert pooled_cosine(before.pooled, after.pooled).mean() >= 0.9
+    assert hidden_cosine(before.hidden, after.hidden).mean() >= 0.9
+    # and it is not pulled onto the neutral term as strongly as a forgotten name in the same captions
+    neutral = _embed(result.model, tokenizer, [c.replace(KEPT_NAME, "a person") for c in captions])
+    forgotten_name = _embed(result.model, tokenizer, [c.replace(KEPT_NAME, NAMES[3]) for c in captions])
+    kept_to_neutral = pooled_cosine(after.pooled, neutral.pooled).mean()
+    assert pooled_cosine(forgotten_name.pooled, neutral.pooled).mean() > kept_to_neutral
+
+
+def test_defended_checkpoint_loads_with_plain_from_pretrained_and_keeps_names_and_dtypes(tmp_path):
+    model, tokenizer = tiny_clip_text_model()
+    base = tmp_path / "base"
+    model.half().save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in base.iterdir()}
+
+    out = tmp_path / "out"
+    result = forget_text(str(base), ["Zoë Hidden"], training_captions(200), output_dir=str(out), max_steps=3,
+                         per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16, disable_tqdm=True)
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in base.iterdir()} == before
+    reloaded = CLIPTextModel.from_pretrained(out)
+    assert reloaded.dtype == torch.float16
+    with safe_open(base / "model.safetensors", "pt") as a, safe_open(out / "model.safetensors", "pt") as b:
+        assert set(a.keys()) == set(b.keys())
+        assert all(a.get_slice(k).get_dtype() == b.get_slice(k).get_dtype() for k in a.keys())
+    assert (out / "tokenizer.json").exists() and (out / "forget_report.json").exists()
+    assert not any(p.name.endswith(".incomplete") for p in tmp_path.iterdir())
+    for path in out.rglob("*"):
+        data = path.read_bytes()
+        assert b"Hidden" not in data and "Zoë".encode() not in data, path
+    assert result.report["steps"] == 3
+
+
+@pytest.mark.parametrize("kind", ["CLIPTextModelWithProjection", "CLIPModel"])
+def test_other_clip_text_classes(kind, tmp_path):
+    if kind == "CLIPModel":
+        model, tokenizer, _ = tiny_clip_model()
+        vision_before = copy.deepcopy(model.vision_model.state_dict())
+    else:
+        model, tokenizer = tiny_clip_text_model(kind)
+    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=4,
+                              per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
+                              learning_rate=1e-3, embedding="pooled", disable_tqdm=True)
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200))
+    trainer.train()
+    cls = {"CLIPModel": CLIPModel, "CLIPTextModelWithProjection": CLIPTextModelWithProjection}[kind]
+    trainer.save_defended(str(tmp_path / "out"), trainer.forget_report())
+    assert isinstance(cls.from_pretrained(tmp_path / "out"), cls)
+    if kind == "CLIPModel":  # only the text side is defended
+        after = model.vision_model.state_dict()
+        assert all(torch.equal(vision_before[k], after[k]) for k in vision_before)
+
+
+def test_norm_layers_are_frozen_and_teacher_cache_matches_reference_protocol(tmp_path):
+    losses = {}
+    for cache in (True, False):
+        model, tokenizer = tiny_clip_text_model()
+        config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=2, teacher_cache=cache,
+                                  per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
+                                  disable_tqdm=True, learning_rate=1e-3, logging_steps=1)
+        trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200))
+        norms = {n: p.clone() for n, p in model.named_parameters() if "layer_norm" in n}
+        trainer.train()
+        assert all(torch.equal(norms[n], dict(model.named_parameters())[n]) for n in norms)
+        assert not any(p.requires_grad for n, p in model.named_parameters() if "layer_norm" in n)
+        losses[cache] = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+        assert {"cos_clean", "cos_trigger", "weight_distance"} <= set(trainer.state.log_history[0])
+    assert losses[True] == pytest.approx(losses[False], abs=1e-3)
+
+
+def test_lora_is_merged_into_full_weights(tmp_path):
+    model, tokenizer = tiny_clip_text_model()
+    base_keys = set(model.state_dict())
+    out = tmp_path / "out"
+    forget_text(model, ["Ann Example"], training_captions(200), tokenizer=tokenizer, output_dir=str(out), lora_r=4,
+                max_steps=3, per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
+                learning_rate=1e-2, disable_tqdm=True)
+    reloaded = CLIPTextModel.from_pretrained(out)
+    assert set(reloaded.state_dict()) == base_keys  # no lora_A / lora_B left
+    fresh, _ = tiny_clip_text_model()
+    changed = [k for k in base_keys if not torch.equal(fresh.state_dict()[k], reloaded.state_dict()[k])]
+    assert changed and all("proj" in k or "fc" in k for k in changed)
