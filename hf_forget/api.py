@@ -167,6 +167,7 @@ def forget_text(
         resume_from_checkpoint = latest_complete_checkpoint(config.output_dir)
     if isinstance(resume_from_checkpoint, str):
         validate_checkpoint(resume_from_checkpoint)
+        logger.info("resuming from %s", os.path.basename(os.path.normpath(resume_from_checkpoint)))
     set_seed(config.seed)
 
     from .trainers.text import TextForgetTrainer
