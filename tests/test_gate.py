@@ -1,0 +1,91 @@
+"""The quality gate: a run that misses its held-out thresholds exits 3, its output is marked as not passing,
+and the pusher refuses to publish it unless forced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import training_captions
+
+from hf_forget import forget_text
+from hf_forget.cli import EXIT_GATE, EXIT_USAGE, main
+from hf_forget.errors import ForgetInputError
+from hf_forget.publish.pusher import push_defended
+
+NAME = "Jane Doe"
+TINY_RUN = ["--max_steps", "4", "--per_device_train_batch_size", "8", "--num_trigger_samples", "32",
+            "--max_eval_samples", "16", "--disable_tqdm", "true", "--report_to", "none"]  # fmt: skip
+
+
+@pytest.fixture
+def run_cli(tiny_text_encoder_dir, captions_file, tmp_path, capsys):
+    def run(*extra: str) -> tuple[int, dict, str, str]:
+        out = tmp_path / "defended"
+        code = main(["text", "--model_name_or_path", str(tiny_text_encoder_dir), "--names", NAME,
+                     "--captions", str(captions_file), "--output_dir", str(out), *TINY_RUN, *extra])  # fmt: skip
+        captured = capsys.readouterr()
+        report = json.loads((out / "forget_report.json").read_text()) if out.is_dir() else {}
+        return code, report, captured.out, captured.err
+
+    return run
+
+
+@pytest.mark.parametrize("threshold", ["--min_sim_clean", "--min_sim_backdoor"])
+def test_unreachable_threshold_exits_3_and_marks_the_output(run_cli, tmp_path, threshold):
+    code, report, out, err = run_cli(threshold, "1.01")
+    assert code == EXIT_GATE
+    assert "quality gate not met" in err and "Traceback" not in err
+    assert report["gate"]["passed"] is False
+    assert report["gate"][threshold.lstrip("-")] == 1.01
+    assert json.loads(out.strip().splitlines()[-1])["passed"] is False
+    # the output is still complete (a reviewer can inspect it) and the staging dir is gone
+    assert (tmp_path / "defended" / "model.safetensors").is_file()
+    assert not (tmp_path / ".defended.incomplete").exists()
+
+
+def test_reachable_thresholds_pass(run_cli):
+    code, report, out, err = run_cli("--min_sim_clean", "0", "--min_sim_backdoor", "0")
+    assert code == 0, err
+    assert report["gate"] == {"passed": True, "min_sim_backdoor": 0.0, "min_sim_clean": 0.0}
+    assert json.loads(out.strip().splitlines()[-1])["passed"] is True
+
+
+def test_gate_thresholds_default_to_the_config(run_cli):
+    _, report, _, _ = run_cli()
+    assert report["gate"]["min_sim_backdoor"] == 0.9 and report["gate"]["min_sim_clean"] == 0.95
+    passed = report["sim_backdoor"] >= 0.9 and report["sim_backdoor_hidden"] >= 0.9
+    passed = passed and report["sim_clean"] >= 0.95 and report["sim_clean_hidden"] >= 0.95
+    assert report["gate"]["passed"] is passed
+
+
+def test_library_call_returns_a_failing_result_without_raising(tiny_text_encoder_dir, tmp_path):
+    result = forget_text(
+        str(tiny_text_encoder_dir), [NAME], training_captions(200), output_dir=str(tmp_path / "defended"),
+        max_steps=2, per_device_train_batch_size=8, num_trigger_samples=16, max_eval_samples=8, disable_tqdm=True,
+        report_to="none", min_sim_clean=1.01,
+    )  # fmt: skip
+    assert result.passed is False
+    assert json.loads((tmp_path / "defended" / "forget_report.json").read_text())["gate"]["passed"] is False
+
+
+def test_pusher_refuses_a_failing_run_unless_forced(run_cli, tmp_path, capsys):
+    code, _, _, _ = run_cli("--min_sim_clean", "1.01")
+    assert code == EXIT_GATE
+    run_dir = tmp_path / "defended"
+
+    with pytest.raises(ForgetInputError, match="quality gate"):
+        push_defended(run_dir, "me/clip-defended", names=[NAME], local_dir=tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+    push = ["push", str(run_dir), "--repo_id", "me/clip-defended", "--names", NAME]
+    assert main([*push, "--local_dir", str(tmp_path / "refused")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "quality gate" in err and "Traceback" not in err and NAME not in err
+    assert not (tmp_path / "refused").exists()
+
+    assert main([*push, "--local_dir", str(tmp_path / "forced"), "--force"]) == 0
+    card = (tmp_path / "forced" / "README.md").read_text(encoding="utf-8")
+    assert "did not pass its quality gate" in card
+    published = json.loads((tmp_path / "forced" / "forget_report.json").read_text())
+    assert published["gate"]["passed"] is False
