@@ -25,11 +25,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
-from transformers import Trainer, TrainerCallback
+from transformers import CLIPModel, Trainer, TrainerCallback
 from transformers.utils import logging
 
 from .. import __version__
 from ..config import ForgetConfig
+from ..encoders import _base_model as _base
+from ..errors import ForgetInputError
 from ..losses import hidden_cosine, pooled_cosine, weight_anchor
 
 logger = logging.get_logger(__name__)
@@ -76,6 +78,12 @@ class ForgetTrainer(Trainer):
     ):
         self.start_time = time.perf_counter()
         self.stopped_at_criterion: int | None = None
+        if args.world_size > 1 and isinstance(_base(model), CLIPModel):
+            # Our tower-level forward bypasses DDP's forward, which would leave gradients unsynchronised.
+            raise ForgetInputError(
+                "multi-process training of a two-tower CLIPModel is not supported: run one process, or defend "
+                "the tower as a CLIPTextModel(WithProjection) / CLIPVisionModel(WithProjection) checkpoint."
+            )
         model = self._prepare_student(model, args)
         super().__init__(
             model=model,
