@@ -224,9 +224,10 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
     if not script_args.captions:
         raise ForgetInputError("pass --captions: a text file with one generic caption a line, or a dataset.")
     validate_names(config.names, config.neutral_term)
-    validate_output_dir(
-        config.output_dir, [script_args.model_name_or_path or script_args.pipeline], config.overwrite_output_dir
-    )
+    inputs = [
+        script_args.model_name_or_path, script_args.pipeline, script_args.tokenizer_name_or_path, script_args.captions
+    ]
+    validate_output_dir(config.output_dir, inputs, config.overwrite_output_dir)  # never over (or around) an input
     captions = load_captions(script_args.captions, script_args.caption_column, script_args.caption_split)
     if script_args.pipeline:
         from .publish.pipeline import forget_pipeline  # noqa: PLC0415 - optional path
