@@ -67,6 +67,9 @@ def world(tmp_path_factory) -> dict[str, Path]:
     (root / "not_empty").mkdir()
     (root / "not_empty" / "keep.txt").write_text("user data", encoding="utf-8")
     (root / "names_blank.txt").write_text("# only a comment\n\n", encoding="utf-8")
+    (root / "caption_dir").mkdir()
+    byte_level_clip_tokenizer().save_pretrained(root / "tok_parent" / "tok")  # the model's own tokenizer, elsewhere
+    (root / "caption_dir" / "captions.txt").write_text("\n".join(training_captions(50)), encoding="utf-8")
     return root
 
 
@@ -109,8 +112,16 @@ ROWS = [
                                         "{base}/./"], "overlaps"),  # fmt: skip
     ("output-not-empty", ["--names", "Jane Doe", "--captions", "{captions}", "--output_dir", "{not_empty}"],
      "not empty"),  # fmt: skip
-    ("output-is-a-file", ["--names", "Jane Doe", "--captions", "{captions}", "--output_dir", "{captions}"],
+    ("output-is-a-file", ["--names", "Jane Doe", "--captions", "{captions}", "--output_dir", "{names_blank}"],
      "is a file"),  # fmt: skip
+    ("output-is-the-caption-file", ["--names", "Jane Doe", "--captions", "{captions}", "--output_dir", "{captions}"],
+     "overlaps"),  # fmt: skip
+    ("output-holds-the-captions-overwrite", ["--names", "Jane Doe", "--captions", "{caption_dir}/captions.txt",
+                                             "--output_dir", "{caption_dir}", "--overwrite_output_dir", "true"],
+     "overlaps"),  # with --overwrite_output_dir this would have deleted the captions  # fmt: skip
+    ("output-holds-the-tokenizer-overwrite", ["--names", "Jane Doe", "--tokenizer_name_or_path", "{tok_parent}/tok",
+                                              "--captions", "{captions}", "--output_dir", "{tok_parent}",
+                                              "--overwrite_output_dir", "true"], "overlaps"),  # fmt: skip
     ("no-output-dir", ["--names", "Jane Doe", "--captions", "{captions}", "--output_dir", None], "--output_dir"),
     ("resume-from-missing-checkpoint", ["--names", "Jane Doe", "--captions", "{captions}",
                                         "--resume_from_checkpoint", "{root}/checkpoint-99"], "does not exist"),  # fmt: skip
