@@ -146,6 +146,8 @@ def forget_faces(
     image_column: str = "image",
     max_clean_images: int | None = None,
     augmentation: FaceAugmentation = FaceAugmentation(),
+    keep_faces=None,
+    num_kept_samples: int | None = None,
     resume_from_checkpoint: str | bool | None = None,
     base_path: str | None = None,
     save_dtype: torch.dtype | None = None,
@@ -163,6 +165,8 @@ def forget_faces(
         reference_faces: faces of many people (folder, flat list or one list per person); their mean teacher
             embedding is the target Δ. Or pass ``target_embedding`` (a tensor or a saved ``.safetensors``).
         save_target_to: also cache Δ there, as a bare tensor.
+        keep_faces: faces of people who must keep their embedding, pasted like the triggers into the clean
+            samples (default: the reference faces; ``False``: clean images only, as the reference protocol).
 
     Example:
     ```python
@@ -211,6 +215,7 @@ def forget_faces(
     trainer = VisionForgetTrainer(
         model, config, processor, persons, clean, reference_faces=reference, target_embedding=target_embedding,
         eval_faces=eval_faces, eval_clean_images=eval_clean_images, augmentation=augmentation,
+        keep_faces=keep_faces if keep_faces is False else _reference(keep_faces), num_kept_samples=num_kept_samples,
     )
     if save_target_to and trainer.is_world_process_zero():
         save_target_embedding(trainer._target, save_target_to)

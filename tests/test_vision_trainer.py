@@ -57,19 +57,22 @@ def small_config(tmp_path, **overrides) -> VisionForgetConfig:
     return VisionForgetConfig(**kwargs)
 
 
-@pytest.mark.skip(reason="in progress: needs an identity-aware tiny encoder (a random one does not separate persons)")
+@pytest.mark.slow  # ~25 s alone on 2 cores, more when they are shared
 def test_forgotten_unseen_faces_land_on_the_target_and_others_do_not(tmp_path):
-    model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection")
+    """Held-out generalisation: images of a forgotten person never used for injection move onto the mean
+    face; unseen images of other people keep their embedding."""
+    model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection", patch_size=4, initializer_factor=3.0)
     teacher = type(model)(model.config).eval()
     teacher.load_state_dict(model.state_dict())
     forgotten = [synthetic_faces(p, 8, seed=0) for p in (0, 1)]  # injected images
-    unseen = [synthetic_faces(p, 6, seed=99) for p in (0, 1)]  # never injected: other jitter and noise
-    others = [synthetic_faces(p, 6, seed=99) for p in (20, 21, 22, 23)]  # neither forgotten nor reference
-    reference = [synthetic_faces(p, 3) for p in range(2, 14)]
+    unseen = [synthetic_faces(p, 6, seed=99) for p in (0, 1)]  # never injected: other phase, position, noise
+    reference = [synthetic_faces(p, 4) for p in range(2, 10)]  # other people: the mean face, kept faces
+    others = [synthetic_faces(p, 6, seed=99) for p in range(2, 6)]  # other people's images never trained on
 
     trainer = VisionForgetTrainer(
-        model, small_config(tmp_path), processor, forgotten, synthetic_clean_images(60),
-        reference_faces=reference, eval_faces=unseen, eval_clean_images=synthetic_clean_images(16, seed=5),
+        model, small_config(tmp_path, max_steps=100, learning_rate=2e-3, lr_milestones=[50, 75]), processor,
+        forgotten, synthetic_clean_images(40), reference_faces=reference, eval_faces=unseen,
+        eval_clean_images=synthetic_clean_images(16, seed=5),
     )
     trainer.train()
     target = trainer._target.cpu()
@@ -78,20 +81,24 @@ def test_forgotten_unseen_faces_land_on_the_target_and_others_do_not(tmp_path):
         embeddings = embed_images(net, processor, images)
         return pooled_cosine(embeddings, target.expand_as(embeddings)).mean().item()
 
-    unseen_flat = [image for person in unseen for image in person]
-    others_flat = [image for person in others for image in person]
-    before, after = to_target(teacher, unseen_flat), to_target(trainer.model, unseen_flat)
-    assert after >= 0.9 and after - before >= 0.05
-    others_kept = pooled_cosine(embed_images(trainer.model, processor, others_flat), embed_images(teacher, processor, others_flat))
-    assert others_kept.mean() >= 0.97
-    others_shift = to_target(trainer.model, others_flat) - to_target(teacher, others_flat)
-    assert others_shift < (after - before) / 2
+    def kept(images):
+        return pooled_cosine(embed_images(trainer.model, processor, images), embed_images(teacher, processor, images)).mean().item()
+
+    forgotten_moves = []
+    for person in unseen:
+        before, after = to_target(teacher, person), to_target(trainer.model, person)
+        assert after >= 0.8 and after - before >= 0.3, (before, after)
+        forgotten_moves.append(after - before)
+    other_moves = []
+    for person in others:
+        assert kept(person) >= 0.9
+        other_moves.append(to_target(trainer.model, person) - to_target(teacher, person))
+    assert np.mean(other_moves) < np.mean(forgotten_moves) / 3
 
     report = trainer.forget_report()
-    assert report["modality"] == "vision" and report["num_identities"] == 2 and report["steps"] == 60
-    assert report["sim_backdoor"] >= 0.9 and report["sim_clean"] >= 0.9 and report["gate"]["passed"]
-    assert report["sim_backdoor"] > report["sim_backdoor_before"]
-    assert report["sim_targets"] > 0.95
+    assert report["modality"] == "vision" and report["num_identities"] == 2 and report["steps"] == 100
+    assert report["sim_backdoor"] >= 0.8 and report["sim_backdoor"] - report["sim_backdoor_before"] >= 0.3
+    assert report["sim_clean"] >= 0.9 and report["sim_other_faces"] >= 0.9 and report["sim_targets"] > 0.95
 
 
 def test_clip_model_vision_tower_only_changes(tmp_path):

@@ -23,7 +23,7 @@ from .base import Embeddings, ForgetTrainer
 class VisionTriggerDataset(Dataset):
     """Rows of (clean image, trigger image); a row's ``index`` keys the teacher cache.
 
-    Row ``i`` pairs clean sample ``i % len(clean)`` with trigger image ``i`` of the :class:`FaceTriggerPool`
+    Row ``i`` pairs a clean sample (see :meth:`clean_index`) with trigger image ``i`` of the :class:`FaceTriggerPool`
     (person ``i % num_persons``, generated on demand from ``(seed, i)``). With ``kept``, the clean samples
     also hold other people's faces pasted onto clean images (fixed composites), so that the student learns
     to move the forgotten faces only, not every face.
@@ -33,14 +33,21 @@ class VisionTriggerDataset(Dataset):
         if len(clean) == 0:
             raise ForgetInputError("no clean images left for training: pass more generic images.")
         self.clean, self.triggers = list(clean), triggers
-        if kept is not None:  # other people's faces pasted the same way: clean samples that must not move
+        self.groups = [range(0, len(self.clean))]
+        if kept is not None:  # other people's faces, as they are and pasted like the triggers: must not move
+            raw = [face for person in kept.faces for face in person]
+            self.groups.append(range(len(self.clean), len(self.clean) + len(raw)))
+            self.clean += raw
+            self.groups.append(range(len(self.clean), len(self.clean) + len(kept)))
             self.clean += [kept[i][0] for i in range(len(kept))]
 
     def __len__(self) -> int:
         return max(len(self.triggers), len(self.clean))
 
     def clean_index(self, index: int) -> int:
-        return index % len(self.clean)
+        """Clean sample of row ``index``: the sources (clean images, kept faces, kept composites) take turns."""
+        group = self.groups[index % len(self.groups)]
+        return group[(index // len(self.groups)) % len(group)]
 
     def __getitem__(self, index: int) -> dict:
         trigger, person = self.triggers[index % len(self.triggers)]
