@@ -135,3 +135,26 @@ def test_cli_push_local_dir(run_dir, tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "log.txt" in err and "Quenby" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_real_forgetting_output_publishes(tmp_path, tiny_text_encoder_dir):
+    from conftest import training_captions
+
+    from hf_forget import forget_text
+
+    out = tmp_path / "defended"
+    forget_text(
+        str(tiny_text_encoder_dir), NAMES, training_captions(200), output_dir=str(out), max_steps=3,
+        per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16, report_to="none", disable_tqdm=True,
+        min_sim_backdoor=0.0, min_sim_clean=0.0,
+    )  # fmt: skip
+    api = mock.create_autospec(HfApi, instance=True)
+    push_defended(out, "x/y", names=NAMES, api=api)
+    staged = {op.path_in_repo for op in api.create_commit.call_args.kwargs["operations"]}
+    assert {"README.md", "forget_report.json", "model.safetensors", "config.json"} <= staged
+    assert not any(name.endswith("training_args.bin") for name in staged)
+    pub = tmp_path / "pub"
+    push_defended(out, "x/y", names=NAMES, local_dir=pub)
+    card = ModelCard.load(pub / "README.md")
+    assert {"sim_clean", "sim_backdoor"} <= {r.metric_type for r in card.data.eval_results}
+    assert "**2 identities**" in card.text
