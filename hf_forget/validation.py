@@ -103,6 +103,15 @@ def validate_tokenizer(model, tokenizer) -> None:
             f"the tokenizer has {len(tokenizer)} tokens but the model only {vocab_size}: pass the model's own "
             "tokenizer (--tokenizer_name_or_path)."
         )
+    # CLIP pools the state at the first eos_token_id (unless the legacy id 2, which means "highest id"): a
+    # tokenizer ending captions with another id makes every pooled embedding that of some other token.
+    eos, tokenizer_eos = getattr(config, "eos_token_id", None), getattr(tokenizer, "eos_token_id", None)
+    if getattr(config, "model_type", "") == "clip_text_model" and eos not in (None, 2) and tokenizer_eos is not None:
+        if tokenizer_eos != eos:
+            raise ForgetInputError(
+                f"the tokenizer ends captions with token {tokenizer_eos} but the model pools at token {eos}: pass "
+                "the model's own tokenizer (--tokenizer_name_or_path)."
+            )
 
 
 def validate_checkpoint(path: str | os.PathLike) -> None:
