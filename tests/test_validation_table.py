@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
-from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+from transformers import BertConfig, BertModel, CLIPTokenizer, PreTrainedTokenizerFast
 
 from hf_forget.cli import EXIT_USAGE, main
-from hf_forget.testing import byte_level_clip_tokenizer, tiny_clip_text_model
+from hf_forget.testing import byte_level_clip_tokenizer, tiny_clip_text_model, tiny_clip_vision_model
 
 from conftest import training_captions
 
@@ -47,10 +47,17 @@ def world(tmp_path_factory) -> dict[str, Path]:
     BertModel(
         BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     ).save_pretrained(root / "bert")
+    tiny_clip_vision_model()[0].save_pretrained(root / "vision")
     # a tokenizer with more ids than the model's embedding table
     big = byte_level_clip_tokenizer()
     big.add_tokens([f"extra{i}" for i in range(40)])
     big.save_pretrained(root / "big_tokenizer")
+    # same size, but the special tokens swapped: the model would pool at the wrong token
+    swapped = {"<|endoftext|>": 0, "<|startoftext|>": 1}
+    for suffix in ("", "</w>"):
+        for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
+            swapped[char + suffix] = len(swapped)
+    CLIPTokenizer(vocab=swapped, merges=[], model_max_length=77).save_pretrained(root / "swapped_tokenizer")
     # an ASCII-only tokenizer: any other script normalizes away, so a CJK name tokenizes to nothing
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefghijklmnopqrstuvwxyz")}}
     ascii_only = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
@@ -94,6 +101,10 @@ ROWS = [
     ("name-exceeds-context", ["--names", "Jane " + "Doe-" * 20, "--captions", "{captions}"], "tokens long"),
     ("tokenizer-larger-than-model", ["--names", "Jane Doe", "--tokenizer_name_or_path", "{big_tokenizer}",
                                      "--captions", "{captions}"], "the tokenizer has"),  # fmt: skip
+    ("tokenizer-with-other-eos", ["--names", "Jane Doe", "--tokenizer_name_or_path", "{swapped_tokenizer}",
+                                  "--captions", "{captions}"], "pools at token"),  # fmt: skip
+    ("not-a-text-encoder", ["--names", "Jane Doe", "--captions", "{captions}", "--model_name_or_path",
+                            "{vision}"], "text encoder"),  # fmt: skip
     ("not-clip", ["--names", "Jane Doe", "--captions", "{captions}", "--model_name_or_path", "{bert}"],
      "not a CLIP text encoder"),  # fmt: skip
     ("missing-model", ["--names", "Jane Doe", "--captions", "{captions}", "--model_name_or_path", "{root}/nowhere"],
@@ -158,7 +169,7 @@ def test_table_covers_the_inputs_the_issues_name():
     for required in ("no-names", "empty-name", "duplicate-case", "duplicate-unicode", "name-is-neutral-term",
                      "not-clip", "missing-model", "no-usable-caption", "missing-caption-file", "output-is-input",
                      "output-inside-input", "output-not-empty", "name-exceeds-context", "name-tokenizes-to-nothing",
-                     "tokenizer-larger-than-model"):  # fmt: skip
+                     "tokenizer-larger-than-model", "tokenizer-with-other-eos"):  # fmt: skip
         assert required in ids
 
 
@@ -204,8 +215,6 @@ def face_world(tmp_path) -> Path:
     would destroy inputs if the validation failed)."""
     from test_vision_trainer import synthetic_clean_images, synthetic_faces
 
-    from hf_forget.testing import tiny_clip_vision_model
-
     root = tmp_path / "faces_world"
     for folder, persons, n in (("faces", (0, 1), 4), ("reference", range(2, 6), 2)):
         for person in persons:
@@ -245,13 +254,13 @@ VISION_ROWS = [
     ("model-without-processor", {"model_name_or_path": "{root}/vision_without_processor"}, "no image processor"),
     ("output-is-model", {"output_dir": "{root}/vision"}, "overlaps"),
     ("output-inside-model", {"output_dir": "{root}/vision/defended"}, "overlaps"),
-    ("output-not-empty", {"output_dir": "{root}/clean"}, "not empty"),
+    ("output-not-empty", {"output_dir": "{root}/no_images"}, "not empty"),
+    ("output-is-clean-images", {"output_dir": "{root}/clean", "overwrite_output_dir": "true"}, "overlaps"),
     pytest.param("output-is-face-folder-overwrite", {"output_dir": "{root}/faces", "overwrite_output_dir": "true"},
-                 "overlaps", marks=pytest.mark.xfail(reason=VISION_XFAIL, strict=True)),  # fmt: skip
-    pytest.param("output-inside-face-folder", {"output_dir": "{root}/faces/p0/defended"}, "overlaps",
-                 marks=pytest.mark.xfail(reason=VISION_XFAIL, strict=True)),  # fmt: skip
+                 "overlaps"),  # fmt: skip
+    pytest.param("output-inside-face-folder", {"output_dir": "{root}/faces/p0/defended"}, "overlaps"),  # fmt: skip
     pytest.param("resume-from-missing-checkpoint", {"resume_from_checkpoint": "{root}/checkpoint-9"},
-                 "does not exist", marks=pytest.mark.xfail(reason=VISION_XFAIL, strict=True)),  # fmt: skip
+                 "does not exist"),  # fmt: skip
 ]
 
 
