@@ -196,7 +196,9 @@ def forget_faces(
         config = VisionForgetConfig(output_dir=output_dir or "hf_forget_output", **config_kwargs)
     staging = None
     if output_dir is not None:
-        validate_output_dir(output_dir, [source] if source else [], config.overwrite_output_dir)
+        inputs = [source, faces, clean_images, reference_faces, target_embedding]
+        validate_output_dir(output_dir, [os.fspath(p) for p in inputs if isinstance(p, (str, os.PathLike))],
+                            config.overwrite_output_dir)
     persons = _faces(faces, "faces", min_face_images)
     clean = load_images(clean_images, what="clean image source", min_images=2 if eval_clean_images is None else 1,
                         image_column=image_column, max_images=max_clean_images)
@@ -237,9 +239,13 @@ def run_vision(script_args: VisionScriptArguments, config: VisionForgetConfig) -
         raise ForgetInputError("pass --clean_images: a folder of generic images or a saved datasets image set.")
     if not script_args.reference_faces and not script_args.target_embedding:
         raise ForgetInputError("pass --reference_faces (faces of many other people) or --target_embedding.")
-    validate_output_dir(config.output_dir, [script_args.model_name_or_path], config.overwrite_output_dir)
-    model, processor, dtype = load_vision_encoder(script_args.model_name_or_path)
+    validate_output_dir(config.output_dir, _input_paths(script_args), config.overwrite_output_dir)
     resume = True if config.resume_from_checkpoint == "latest" else config.resume_from_checkpoint
+    if isinstance(resume, str) and not os.path.isdir(resume):
+        raise ForgetInputError(
+            f"checkpoint {resume!r} does not exist: pass a checkpoint-N folder of this run, or --resume_from_checkpoint latest."
+        )
+    model, processor, dtype = load_vision_encoder(script_args.model_name_or_path)
     return forget_faces(
         model,
         script_args.faces,
@@ -257,6 +263,12 @@ def run_vision(script_args: VisionScriptArguments, config: VisionForgetConfig) -
         save_dtype=dtype,
         save_target_to=script_args.save_target_embedding,
     )
+
+
+def _input_paths(script_args) -> list[str]:
+    """Every input path of a run: the output directory may overlap none of them."""
+    fields = ("model_name_or_path", "faces", "clean_images", "reference_faces", "target_embedding", "captions")
+    return [value for value in (getattr(script_args, f, None) for f in fields) if isinstance(value, str) and value]
 
 
 # ---------------------------------------------------------------------------------------------- joint
@@ -325,7 +337,9 @@ def forget_joint(
     if names:
         text_config.names = list(names)
     if output_dir is not None:
-        validate_output_dir(output_dir, [source] if source else [], vision_config.overwrite_output_dir)
+        inputs = [source, captions, faces, clean_images, reference_faces, target_embedding]
+        validate_output_dir(output_dir, [os.fspath(p) for p in inputs if isinstance(p, (str, os.PathLike))],
+                            vision_config.overwrite_output_dir)
     staging = _stage(output_dir) if output_dir is not None else None
     for config, part in ((text_config, "text"), (vision_config, "vision")):
         config.output_dir = os.path.join(staging, f"_{part}_run") if staging else config.output_dir
