@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from .api import ForgetResult, TextScriptArguments, forget_text, load_text_encoder, run_text
 from .config import ForgetConfig, TextForgetConfig, VisionForgetConfig
 from .errors import ForgetInputError, QualityGateError
-from .trainers import ForgetTrainer, TextForgetTrainer
+from .trainers import ForgetTrainer, TextForgetTrainer, VisionForgetTrainer
+from .vision_api import VisionScriptArguments, forget_faces, forget_joint, load_vision_encoder, run_vision
 
 __all__ = [
     "ForgetConfig",
@@ -20,7 +21,13 @@ __all__ = [
     "TextForgetTrainer",
     "TextScriptArguments",
     "VisionForgetConfig",
+    "VisionForgetTrainer",
+    "VisionScriptArguments",
+    "forget_faces",
+    "forget_joint",
     "forget_text",
     "load_text_encoder",
+    "load_vision_encoder",
     "run_text",
+    "run_vision",
 ]
