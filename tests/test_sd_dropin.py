@@ -204,10 +204,11 @@ CLEAN_PROMPTS = ["a red dog runs in the park", "an astronaut riding a horse", "a
 # A 2-layer random encoder with byte-level tokens is far harder to remap than a real CLIP (a name is 10
 # tokens; SDXL's penultimate state leaves one layer to do it), hence a stronger backdoor weight and learning
 # rate than the reference defaults. Measured with these settings (min over names and templates): SD 1.x
-# name~neutral 0.969, clean 0.985; SDXL 0.958 and 0.967. "hidden": the acceptance compares prompt_embeds.
+# name~neutral 0.966, clean 0.987; SDXL 0.957 and 0.970. "hidden": the acceptance compares prompt_embeds.
 TRAINING = dict(
     max_steps=200, per_device_train_batch_size=32, learning_rate=3e-3, lr_milestones=[200], alpha=2.0, beta=0.002,
-    embedding="hidden", neutral_term=NEUTRAL, stop_at_criterion=False, seed=0,
+    embedding="hidden", neutral_term=NEUTRAL, stop_at_criterion=False, seed=0, num_trigger_samples=1024,
+    max_eval_samples=64,
 )  # fmt: skip
 
 
