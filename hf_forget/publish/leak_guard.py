@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..errors import ForgetInputError
 
 __all__ = ["NameLeakError", "NamePatterns", "find_leaks", "scan_tree", "text_contains_names"]
@@ -246,9 +248,8 @@ def find_leaks(root: str | os.PathLike, names: Iterable[str] | NamePatterns) -> 
     patterns = names if isinstance(names, NamePatterns) else NamePatterns.from_names(names)
     root = Path(root)
     leaks: list[str] = []
-    for path in sorted(root.rglob("*")):
-        if path.is_dir():
-            continue
+    files = sorted(path for path in root.rglob("*") if not path.is_dir())
+    for path in tqdm(files, desc="leak scan", unit="file", disable=len(files) < 50):
         relative = path.relative_to(root).as_posix()
         if patterns.search(relative):
             # Do not repeat a leaking path: point at the deepest folder whose path is clean.
