@@ -238,7 +238,6 @@ def face_world(tmp_path) -> Path:
     return root
 
 
-VISION_XFAIL = "vision_api.run_vision checks the output dir against the model only, and does not validate resume paths"
 # (id, {flag: value with {placeholders} or None to drop the flag}, fragment of the expected message)
 VISION_ROWS = [
     ("missing-face-folder", {"faces": "{root}/nowhere"}, "does not exist"),
@@ -256,19 +255,14 @@ VISION_ROWS = [
     ("output-inside-model", {"output_dir": "{root}/vision/defended"}, "overlaps"),
     ("output-not-empty", {"output_dir": "{root}/no_images"}, "not empty"),
     ("output-is-clean-images", {"output_dir": "{root}/clean", "overwrite_output_dir": "true"}, "overlaps"),
-    pytest.param("output-is-face-folder-overwrite", {"output_dir": "{root}/faces", "overwrite_output_dir": "true"},
-                 "overlaps"),  # fmt: skip
-    pytest.param("output-inside-face-folder", {"output_dir": "{root}/faces/p0/defended"}, "overlaps"),  # fmt: skip
-    pytest.param("resume-from-missing-checkpoint", {"resume_from_checkpoint": "{root}/checkpoint-9"},
-                 "does not exist"),  # fmt: skip
+    # with --overwrite_output_dir these would have deleted or written into the user's face folder
+    ("output-is-face-folder-overwrite", {"output_dir": "{root}/faces", "overwrite_output_dir": "true"}, "overlaps"),
+    ("output-inside-face-folder", {"output_dir": "{root}/faces/p0/defended"}, "overlaps"),
+    ("resume-from-missing-checkpoint", {"resume_from_checkpoint": "{root}/checkpoint-9"}, "does not exist"),
 ]
 
 
-def _row_id(row) -> str:
-    return row.values[0] if hasattr(row, "values") else row[0]
-
-
-@pytest.mark.parametrize("row_id, changes, fragment", VISION_ROWS, ids=[_row_id(r) for r in VISION_ROWS])
+@pytest.mark.parametrize("row_id, changes, fragment", VISION_ROWS, ids=[row[0] for row in VISION_ROWS])
 def test_bad_vision_input_exits_2_and_leaves_inputs_untouched(face_world, tmp_path, capsys, row_id, changes, fragment):
     options = {
         "model_name_or_path": "{root}/vision", "faces": "{root}/faces", "clean_images": "{root}/clean",
