@@ -17,12 +17,17 @@ FORGET_REPORT = {
     "base_model": "openai/clip-vit-large-patch14",
     "hf_forget_version": "0.1.0",
 }
-REPORT = {
-    "idia": {"before": {"tpr": 1.0, "fpr": 0.05}, "after": {"tpr": 0.0, "fpr": 0.0}, "dataset": "toyworld-faces"},
+REPORT = {  # the shape hf_forget.evaluation.report.build_report writes
+    "modality": "text",
+    "num_forgotten": 3,
+    "idia": {"before": {"tpr": 1.0, "fpr": 0.05}, "after": {"tpr": 0.0, "fpr": 0.0}, "num_candidates": 1000},
     "sim_clean": 0.995,
     "sim_backdoor": 0.96,
-    "zero_shot": {"before": {"top1": 0.8, "top5": 0.97}, "after": {"top1": 0.79, "top5": 0.96}, "dataset": "digits"},
-}
+    "zero_shot": {"before": {"top1": 0.8, "top5": 0.97, "num_samples": 90, "num_classes": 10},
+                  "after": {"top1": 0.79, "top5": 0.96, "num_samples": 90, "num_classes": 10}},
+    "chart": "report.png",
+    "datasets": {"idia": "toyworld-faces", "zero_shot": "digits"},
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -83,6 +88,11 @@ def test_failed_gate_is_flagged_and_local_base_paths_are_not_metadata(defended_d
     card = render_model_card(defended_dir, "me/defended", forget_report=report)
     assert card.data.base_model is None
     assert "did not pass its quality gate" in str(card)
+
+
+def test_identity_count_comes_from_the_evaluation_when_the_run_lacks_it(defended_dir):
+    card = render_model_card(defended_dir, "me/defended", report=REPORT, forget_report={"modality": "text"})
+    assert "**3 identities**" in card.text
 
 
 def test_pipeline_card_uses_diffusers(tmp_path):

@@ -158,3 +158,20 @@ def test_a_real_forgetting_output_publishes(tmp_path, tiny_text_encoder_dir):
     card = ModelCard.load(pub / "README.md")
     assert {"sim_clean", "sim_backdoor"} <= {r.metric_type for r in card.data.eval_results}
     assert "**2 identities**" in card.text
+
+
+def test_an_evaluation_report_from_elsewhere_is_published_with_its_chart(run_dir, tmp_path):
+    for name in ("report.json", "report.md", "chart.png"):
+        (run_dir / name).unlink()
+    evaluation = tmp_path / "demo"
+    evaluation.mkdir()
+    (evaluation / "report.json").write_text(json.dumps({"idia": {"before": {"tpr": 0.9}, "after": {"tpr": 0.05}},
+                                                        "chart": "report.png"}))  # fmt: skip
+    (evaluation / "report.md").write_text("# Report\n")
+    (evaluation / "report.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
+    pub = tmp_path / "pub"
+    push_defended(run_dir, "x/y", names=NAMES, local_dir=pub, report=evaluation / "report.json")
+    assert {"report.json", "report.md", "report.png"} <= _tree(pub)
+    assert "](report.png)" in (pub / "README.md").read_text()
+    with pytest.raises(ForgetInputError, match="does not exist"):
+        push_defended(run_dir, "x/y", names=NAMES, local_dir=tmp_path / "p2", report=tmp_path / "missing.json")

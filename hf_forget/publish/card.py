@@ -216,7 +216,8 @@ def render_model_card(
     report = load_json(path / EVAL_REPORT) if report is None else report
     described = _describe_model(path)
     metrics = card_metrics(report, forget_report, datasets)
-    num = forget_report.get("num_names", forget_report.get("num_identities", report.get("num_identities")))
+    num = next((r[k] for r in (forget_report, report) for k in ("num_names", "num_identities", "num_forgotten")
+                if isinstance(r.get(k), int)), None)  # fmt: skip
     modality = forget_report.get("modality", report.get("modality", "text"))
     base = base_model or forget_report.get("base_model") or report.get("base_model")
     model_name = repo_id.split("/")[-1]
