@@ -157,17 +157,11 @@ def forget_text(
         validate_output_dir(output_dir, [source] if source else [], config.overwrite_output_dir)
         staging = _stage(output_dir)
         config.output_dir = staging
-        if resume_from_checkpoint is True:
-            resume_from_checkpoint = latest_complete_checkpoint(staging)
-            if resume_from_checkpoint is None:
-                logger.warning("no complete checkpoint to resume from in %s: starting from scratch", staging)
+        resume_from_checkpoint = resolve_resume(staging, resume_from_checkpoint)
         if not resume_from_checkpoint and os.path.isdir(staging) and config.process_index == 0:
             shutil.rmtree(staging)  # a stale run that was not resumed
-    elif resume_from_checkpoint is True:
-        resume_from_checkpoint = latest_complete_checkpoint(config.output_dir)
-    if isinstance(resume_from_checkpoint, str):
-        validate_checkpoint(resume_from_checkpoint)
-        logger.info("resuming from %s", os.path.basename(os.path.normpath(resume_from_checkpoint)))
+    else:
+        resume_from_checkpoint = resolve_resume(config.output_dir, resume_from_checkpoint)
     set_seed(config.seed)
 
     from .trainers.text import TextForgetTrainer
@@ -200,6 +194,21 @@ def latest_complete_checkpoint(folder: str) -> str | None:
             continue
         return path
     return None
+
+
+def resolve_resume(folder: str, resume: str | bool | None) -> str | None:
+    """What ``Trainer.train(resume_from_checkpoint=...)`` gets: for ``True``/``"latest"`` the latest complete
+    checkpoint in ``folder`` (``None``, with a warning, when there is none: the run starts from scratch); a
+    path is validated; ``None``/``False`` stay ``None``."""
+    if resume is True or resume == "latest":
+        resume = latest_complete_checkpoint(folder)
+        if resume is None:
+            logger.warning("no complete checkpoint to resume from in %s: starting from scratch", folder)
+    if not resume:
+        return None
+    validate_checkpoint(resume)
+    logger.info("resuming from %s", os.path.basename(os.path.normpath(resume)))
+    return str(resume)
 
 
 def _publish_atomically(trainer, report: dict, staging: str, output_dir: str, dtype: torch.dtype | None) -> None:
