@@ -176,6 +176,19 @@ def test_only_the_text_encoder_weights_differ_and_keep_the_base_layout(sd_dir, t
     assert pipe("a photo", num_inference_steps=1, height=16, width=16, output_type="np").images.shape == (1, 16, 16, 3)
 
 
+def test_a_defended_encoder_drops_into_a_stock_pipeline(sd_dir, tmp_path):
+    """The documented alternative: ``text_encoder=CLIPTextModel.from_pretrained(defended)``."""
+    (encoder,) = load_pipeline_text_encoders(sd_dir)
+    defended = _perturbed(encoder.model)
+    defended.save_pretrained(tmp_path / "defended")
+    text_encoder = CLIPTextModel.from_pretrained(tmp_path / "defended")
+    pipe = DiffusionPipeline.from_pretrained(sd_dir, text_encoder=text_encoder)
+    ids = pipe.tokenizer("a photo", padding="max_length", max_length=CONTEXT, return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.allclose(_embeddings(pipe, "a photo"), defended(ids).last_hidden_state.flatten(), atol=1e-6)
+    assert pipe("a photo", num_inference_steps=1, height=16, width=16, output_type="np").images.shape == (1, 16, 16, 3)
+
+
 def test_assembly_refuses_bad_inputs(sd_dir, tmp_path):
     (encoder,) = load_pipeline_text_encoders(sd_dir)
     with pytest.raises(ForgetInputError, match="text encoders"):
