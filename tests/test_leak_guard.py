@@ -1,3 +1,4 @@
+import gzip
 import json
 import pickle
 import unicodedata
@@ -60,6 +61,7 @@ def _plant(tmp_path, relative, write):
         ("optimizer.pt", lambda p: torch.save({"state": {}, "note": "Li Wei"}, p)),
         ("rng_state.pth", lambda p: p.write_bytes(pickle.dumps({"who": "José Ñúñez"}, protocol=0))),
         ("args.pkl", lambda p: p.write_bytes(pickle.dumps({"who": "José Ñúñez"}, protocol=5))),
+        ("logs/events.log.gz", lambda p: p.write_bytes(gzip.compress("step 3: li wei".encode()))),
         (
             "model.safetensors",
             lambda p: save_file({"w": torch.zeros(2)}, str(p), metadata={"forgotten": "Jose Nunez"}),

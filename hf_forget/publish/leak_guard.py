@@ -10,7 +10,8 @@ How a file is read:
 
 * ``*.safetensors``: only the JSON header (tensor names, dtypes, ``__metadata__``), never the tensors;
 * ``torch.save`` zip archives (``*.bin``, ``*.pt``, ``*.pth``): each member's name and content except
-  raw tensor storages (``data/0``, ...), which are numbers; a PNG: its text chunks, not its pixels;
+  raw tensor storages (``data/0``, ...), which are numbers; a PNG: its text chunks, not its pixels; a
+  gzip file: its decompressed content;
 * anything else, in overlapping chunks: as UTF-8, Latin-1 and UTF-16 (both byte orders, both
   alignments), after undoing ``\\uXXXX`` / ``\\xXX`` escapes (``json.dumps(ensure_ascii=True)``, pickle
   protocol 0) and URL percent-encoding. Pickles (``training_args.bin``, optimizer and RNG states) keep
@@ -25,6 +26,7 @@ letters must stand alone). A false refusal costs a look at the file; a false pas
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -225,6 +227,17 @@ def file_contains_names(path: str | os.PathLike, patterns: NamePatterns) -> bool
         return False
     with open(path, "rb") as handle:
         magic = handle.read(8)
+    if magic.startswith(b"\x1f\x8b"):  # gzip (compressed logs, tarballs): scan the decompressed stream
+        try:
+            with gzip.open(path, "rb") as stream:
+                previous = b""
+                while block := stream.read(CHUNK_BYTES):
+                    if patterns.search_bytes(previous + block):
+                        return True
+                    previous = block[-patterns.max_bytes :]
+            return False
+        except (OSError, EOFError, zlib.error):
+            pass  # not really gzip: scan the raw bytes below
     if magic == b"\x89PNG\r\n\x1a\n":
         return _png_contains_names(path, patterns)
     if magic.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
