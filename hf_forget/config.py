@@ -139,13 +139,17 @@ class ForgetConfig(TrainingArguments):
         super().__post_init__()
 
     # --- privacy: the names never leave memory -------------------------------------------------------
+    # Fields that identify someone (subclasses may add some, e.g. aliases): redacted everywhere.
+    _private_fields = ("names",)
+
     def to_dict(self):
         d = super().to_dict()
-        d["names"] = _REDACTED.format(len(self.names))
+        for key in self._private_fields:
+            d[key] = _REDACTED.format(len(getattr(self, key)))
         return d
 
     def __str__(self):
-        d = {k: (_REDACTED.format(len(v)) if k == "names" else v) for k, v in asdict(self).items()}
+        d = {k: (_REDACTED.format(len(v)) if k in self._private_fields else v) for k, v in asdict(self).items()}
         d = {k: (f"<{k.upper()}>" if k.endswith("_token") else v) for k, v in d.items()}
         body = "".join(f"{k}={v},\n" for k, v in sorted(d.items()))
         return f"{self.__class__.__name__}(\n{body})"
@@ -154,7 +158,8 @@ class ForgetConfig(TrainingArguments):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["names"] = []
+        for key in self._private_fields:
+            state[key] = []
         return state
 
 
@@ -173,7 +178,23 @@ class TextForgetConfig(ForgetConfig):
             like Stable Diffusion pipelines do, which is what a diffusion UNet consumes. `both`: the two
             averaged; the right choice for a bare `CLIPTextModel` held by an SD pipeline, whose pooled output
             (SDXL) and token states are both used.
+        pooling (`str`, defaults to `"auto"`):
+            How a non-CLIP encoder's pooled embedding is formed: `mean` over the attention mask
+            (sentence-transformers, T5), `eos` (last real token; CLIP's own EOS pooling for CLIP), `cls`
+            (first token); `auto` is `eos` for CLIP and `mean` otherwise.
+
+        > Robustness to name variants
+
+        forget_variants (`bool`, defaults to `False`):
+            Also forget each name's variants (surname alone, letter case, spacing, hyphens, diacritics),
+            mapped to the same neutral term. The paper's limit: partial names and aliases bypass a backdoor
+            triggered by the full name only.
+        aliases (`list[str]`):
+            Further variants to forget with the names (nicknames, other spellings, transliterations):
+            comma-separated or `@FILE`. Redacted like `names`.
     """
+
+    _private_fields = ("names", "aliases")
 
     neutral_term: str = field(default="a person", metadata={"help": "The neutral term a forgotten name maps to."})
     embedding: str = field(
@@ -190,7 +211,33 @@ class TextForgetConfig(ForgetConfig):
         default=128, metadata={"help": "(clean, poisoned) caption pairs per step and device: 128 + 128 by default."}
     )
 
+    pooling: str = field(
+        default="auto",
+        metadata={
+            "help": "Pooled embedding of non-CLIP encoders: 'mean' over the attention mask (sentence-transformers, "
+            "T5), 'eos' (last real token; CLIP's EOS pooling for CLIP), 'cls' (first token); 'auto': eos for "
+            "CLIP, mean otherwise.",
+            "choices": ["auto", "eos", "mean", "cls"],
+        },
+    )
+    forget_variants: bool = field(
+        default=False,
+        metadata={
+            "help": "Also forget each name's variants (surname alone, case, spacing, hyphens, diacritics), mapped "
+            "to the same neutral term."
+        },
+    )
+    aliases: list[str] = field(
+        default_factory=list,
+        metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE. "
+                  "Never written to disk."},
+    )
+
     def __post_init__(self):
+        from .pooling import check_pooling
+
+        check_pooling(self.pooling)
+        self.aliases = parse_names(self.aliases)
         if self.embedding not in EMBEDDINGS:
             raise ForgetInputError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}.")
         if not self.neutral_term.strip():
