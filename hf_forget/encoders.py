@@ -8,6 +8,14 @@ The trainers, the evaluation and the benchmarks all go through :func:`encode_tex
 * ``CLIPModel``: the text tower's EOS token through ``text_projection`` (what zero-shot and the IDIA use).
 
 The hidden embedding is always the text tower's ``last_hidden_state``, what a diffusion UNet consumes.
+
+Any other transformers text encoder works too (BERT and sentence-transformers models, ``T5EncoderModel``
+as SD3 and FLUX hold, the encoder of a ``T5ForConditionalGeneration``): its pooled embedding is chosen by a
+*pooling* strategy (:data:`POOLINGS`; see :mod:`hf_forget.pooling`): ``"eos"`` (CLIP's own EOS pooling,
+or the last real token elsewhere), ``"mean"`` over the attention mask (sentence-transformers, T5) or
+``"cls"`` (the first token). ``"auto"`` is ``"eos"`` for CLIP and ``"mean"`` for everything else.
+These encoders attend bidirectionally, so padding changes their outputs: they always get an attention
+mask (the one passed, or one built from the pad token id). CLIP's behaviour is unchanged (no mask).
 The vision side mirrors this with ``pooler_output`` / ``image_embeds`` / ``visual_projection``.
 """
 
@@ -19,6 +27,7 @@ import torch
 from torch import nn
 from transformers import (
     CLIPModel,
+    PreTrainedModel,
     CLIPTextModel,
     CLIPTextModelWithProjection,
     CLIPVisionModel,
@@ -26,6 +35,7 @@ from transformers import (
 )
 
 from .errors import ForgetInputError
+from .pooling import POOLINGS, padding_mask, pool, resolve_pooling  # noqa: F401 - re-exported
 
 TEXT_ENCODER_CLASSES = (CLIPTextModel, CLIPTextModelWithProjection, CLIPModel)
 VISION_ENCODER_CLASSES = (CLIPVisionModel, CLIPVisionModelWithProjection, CLIPModel)
@@ -46,11 +56,28 @@ def unwrap(model: nn.Module) -> nn.Module:
         model = inner
 
 
+def is_clip_text_encoder(model: nn.Module) -> bool:
+    return isinstance(unwrap(_base_model(model)), TEXT_ENCODER_CLASSES)
+
+
+def is_text_encoder(model: nn.Module) -> bool:
+    """A CLIP text encoder, or any transformers model that reads ``input_ids`` (BERT, T5 encoder, ...)."""
+    base = unwrap(_base_model(model))
+    if isinstance(base, TEXT_ENCODER_CLASSES):
+        return True
+    return (
+        isinstance(base, PreTrainedModel)
+        and getattr(base, "main_input_name", None) == "input_ids"
+        and not isinstance(base, VISION_ENCODER_CLASSES)
+    )
+
+
 def check_text_encoder(model: nn.Module) -> None:
-    if not isinstance(unwrap(_base_model(model)), TEXT_ENCODER_CLASSES):
+    if not is_text_encoder(model):
         raise ForgetInputError(
-            f"{type(unwrap(model)).__name__} is not a CLIP text encoder: pass a CLIPTextModel, "
-            "CLIPTextModelWithProjection or CLIPModel checkpoint (for a pipeline, use --pipeline)."
+            f"{type(unwrap(model)).__name__} is not a text encoder: pass a CLIPTextModel, "
+            "CLIPTextModelWithProjection or CLIPModel checkpoint, or any transformers text encoder that takes "
+            "input_ids (BERT / sentence-transformers, T5EncoderModel) (for a pipeline, use --pipeline)."
         )
 
 
@@ -72,7 +99,22 @@ def _base_model(model: nn.Module) -> nn.Module:
 def text_tower(model: nn.Module) -> nn.Module:
     """The module whose parameters a text-forgetting run trains."""
     base = _base_model(model)
-    return base.text_model if isinstance(base, CLIPModel) else base
+    if isinstance(base, CLIPModel):
+        return base.text_model
+    return base if isinstance(base, TEXT_ENCODER_CLASSES) else text_backbone(base)
+
+
+def text_backbone(model: nn.Module) -> nn.Module:
+    """For a non-CLIP encoder, the module that returns ``last_hidden_state``: the encoder of an
+    encoder-decoder model (T5), the headless base model of a model with a head (``BertForMaskedLM``),
+    else the model itself."""
+    base = _base_model(model)
+    backbone = getattr(base, "base_model", base)
+    backbone = backbone if isinstance(backbone, nn.Module) else base
+    encoder, decoder = getattr(backbone, "encoder", None), getattr(backbone, "decoder", None)
+    if isinstance(encoder, nn.Module) and isinstance(decoder, nn.Module):  # encoder-decoder (T5, BART)
+        return encoder
+    return backbone
 
 
 def vision_tower(model: nn.Module) -> nn.Module:
@@ -85,7 +127,9 @@ def trainable_text_modules(model: nn.Module) -> list[nn.Module]:
     base = _base_model(model)
     if isinstance(base, CLIPModel):
         return [base.text_model, base.text_projection]
-    return [base]
+    if isinstance(base, TEXT_ENCODER_CLASSES):
+        return [base]
+    return [text_backbone(base)]
 
 
 def trainable_vision_modules(model: nn.Module) -> list[nn.Module]:
@@ -95,19 +139,40 @@ def trainable_vision_modules(model: nn.Module) -> list[nn.Module]:
     return [base]
 
 
-def encode_text(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> TextEncoding:
+def encode_text(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    pooling: str = "auto",
+) -> TextEncoding:
     """Pooled and hidden text embeddings of ``input_ids`` (see the module docstring).
 
     CLIP attends causally, so right-padding never changes the embeddings of the real tokens; like
-    Stable Diffusion pipelines, we therefore pass no attention mask to CLIP.
+    Stable Diffusion pipelines, we therefore pass no attention mask to CLIP (``attention_mask`` is only
+    used there by ``pooling="mean"``). Every other encoder gets ``attention_mask``, or one built from its
+    pad token id when none is given.
     """
     base = _base_model(model)
-    if isinstance(base, CLIPModel):
-        out = base.text_model(input_ids=input_ids)
-        return TextEncoding(pooled=base.text_projection(out.pooler_output), hidden=out.last_hidden_state)
-    out = model(input_ids=input_ids)
-    pooled = out.text_embeds if isinstance(base, CLIPTextModelWithProjection) else out.pooler_output
-    return TextEncoding(pooled=pooled, hidden=out.last_hidden_state)
+    pooling = resolve_pooling(base, pooling)
+    if isinstance(base, TEXT_ENCODER_CLASSES):
+        if isinstance(base, CLIPModel):
+            out = base.text_model(input_ids=input_ids)
+            eos = base.text_projection(out.pooler_output)
+        else:
+            out = model(input_ids=input_ids)
+            eos = out.text_embeds if isinstance(base, CLIPTextModelWithProjection) else out.pooler_output
+        if pooling == "eos":
+            return TextEncoding(pooled=eos, hidden=out.last_hidden_state)
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        return TextEncoding(pooled=pool(out.last_hidden_state, mask, pooling), hidden=out.last_hidden_state)
+
+    if attention_mask is None:
+        attention_mask = padding_mask(input_ids, getattr(base.config, "pad_token_id", None))
+    backbone = text_backbone(base)
+    # Call through the outer model (DDP, peft) when it *is* the backbone, so wrappers see the forward.
+    runner = model if backbone is base else backbone
+    hidden = runner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return TextEncoding(pooled=pool(hidden, attention_mask, pooling), hidden=hidden)
 
 
 def encode_images(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
