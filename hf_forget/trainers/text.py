@@ -13,6 +13,7 @@ from transformers.data.data_collator import DataCollatorMixin
 from ..config import TextForgetConfig
 from ..encoders import check_text_encoder, encode_text, trainable_text_modules
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
+from ..triggers.aliases import expand_names
 from ..triggers.text import build_text_triggers, split_held_out
 from .base import Embeddings, ForgetTrainer
 
@@ -55,7 +56,8 @@ class TextTriggerCollator(DataCollatorMixin):
     Pads the caption columns of [`TextTriggerDataset`] rows into tensors.
 
     With ``max_length`` every column is padded to it (as Stable Diffusion pipelines pad prompts, needed
-    when the loss compares token states); without it, each column is padded to its longest row.
+    when the loss compares token states); without it, each column is padded to its longest row. Each
+    column comes with its ``*_attention_mask`` (bidirectional encoders need it; CLIP ignores it).
 
     Example:
     ```python
@@ -76,7 +78,21 @@ class TextTriggerCollator(DataCollatorMixin):
             batch[column] = pad(
                 [example[column] for example in examples], self.pad_token_id, self.max_length
             )
+            batch[mask_column(column)] = pad_mask([example[column] for example in examples], self.max_length)
         return batch
+
+
+def mask_column(column: str) -> str:
+    return column.replace("input_ids", "attention_mask")
+
+
+def pad_mask(sequences: list[list[int]], max_length: int | None = None) -> torch.Tensor:
+    """The attention mask matching :func:`pad`: 1 on the (truncated) tokens, 0 on the padding."""
+    length = max_length or max(len(s) for s in sequences)
+    out = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        out[row, : min(len(sequence), length)] = 1
+    return out
 
 
 def pad(sequences: list[list[int]], pad_token_id: int, max_length: int | None = None) -> torch.Tensor:
@@ -119,13 +135,17 @@ class TextForgetTrainer(ForgetTrainer):
         check_text_encoder(model)
         from ..validation import validate_names
 
-        validate_names(args.names, args.neutral_term, processing_class, context_length(model, processing_class))
+        validate_names(
+            list(args.names) + list(args.aliases), args.neutral_term, processing_class,
+            context_length(model, processing_class),
+        )
         if eval_captions is None:
             captions, eval_captions = split_held_out(captions, args.eval_fraction, seed=args.seed)
         self.max_length = context_length(model, processing_class)
         self.kinds = ["pooled", "hidden"] if args.embedding == "both" else [args.embedding]
+        trigger_names = self._trigger_names(args, processing_class)
         triggers = build_text_triggers(
-            captions, args.names, args.neutral_term, max(args.num_trigger_samples, len(args.names)), seed=args.seed
+            captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)), seed=args.seed
         )
         held_out = build_text_triggers(
             eval_captions or captions,
@@ -147,23 +167,38 @@ class TextForgetTrainer(ForgetTrainer):
             callbacks=callbacks,
         )
 
+    @staticmethod
+    def _trigger_names(args: TextForgetConfig, tokenizer: PreTrainedTokenizerBase) -> list[str]:
+        """``args.names``, plus (``forget_variants`` / ``aliases``) their variants, one per distinct tokenization
+        (an uncased tokenizer maps case variants to the same tokens: no point in training on them twice)."""
+        if not args.forget_variants and not args.aliases:
+            return list(args.names)
+        expanded = expand_names(args.names, args.aliases, args.forget_variants, args.neutral_term)
+        by_tokens: dict[tuple[int, ...], str] = {}
+        for variant in expanded:
+            ids = tuple(tokenizer(variant, add_special_tokens=False)["input_ids"])
+            if ids:
+                by_tokens.setdefault(ids, variant)
+        return list(by_tokens.values())
+
     def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
         return trainable_text_modules(model)
 
-    def _embed(self, model: nn.Module, input_ids: torch.Tensor, kinds: list[str]) -> Embeddings:
-        encoding = encode_text(model, input_ids)
+    def _embed(self, model: nn.Module, inputs: dict, column: str, kinds: list[str]) -> Embeddings:
+        # Non-CLIP encoders attend bidirectionally: they get the column's attention mask (CLIP ignores it).
+        encoding = encode_text(model, inputs[column], inputs.get(mask_column(column)), pooling=self.args.pooling)
         return {kind: getattr(encoding, kind) for kind in kinds}
 
     def student_embeddings(self, model, inputs):
         return (
-            self._embed(model, inputs["clean_input_ids"], self.kinds),
-            self._embed(model, inputs["poisoned_input_ids"], self.kinds),
+            self._embed(model, inputs, "clean_input_ids", self.kinds),
+            self._embed(model, inputs, "poisoned_input_ids", self.kinds),
         )
 
     def teacher_embeddings(self, model, inputs):
         return (
-            self._embed(model, inputs["clean_input_ids"], self.kinds),
-            self._embed(model, inputs["target_input_ids"], self.kinds),
+            self._embed(model, inputs, "clean_input_ids", self.kinds),
+            self._embed(model, inputs, "target_input_ids", self.kinds),
         )
 
     # ------------------------------------------------------------------ held-out evaluation
@@ -177,8 +212,12 @@ class TextForgetTrainer(ForgetTrainer):
         model.eval()
         with self.compute_loss_context_manager():
             for start in range(0, len(rows), batch_size):
-                ids = pad(rows[start : start + batch_size], self.processing_class.pad_token_id, self.max_length)
-                encoding = encode_text(model, ids.to(self.args.device))
+                chunk = rows[start : start + batch_size]
+                ids = pad(chunk, self.processing_class.pad_token_id, self.max_length)
+                mask = pad_mask(chunk, self.max_length)
+                encoding = encode_text(
+                    model, ids.to(self.args.device), mask.to(self.args.device), pooling=self.args.pooling
+                )
                 pooled.append(encoding.pooled.float())
                 hidden.append(encoding.hidden.to(torch.float16))
         model.train(was_training)
