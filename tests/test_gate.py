@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import training_captions
 
-from hf_forget import forget_text
+from hf_forget import TextForgetConfig, forget_text
 from hf_forget.cli import EXIT_GATE, EXIT_USAGE, main
 from hf_forget.errors import ForgetInputError
 from hf_forget.publish.pusher import push_defended
@@ -52,11 +52,15 @@ def test_reachable_thresholds_pass(run_cli):
 
 
 def test_gate_thresholds_default_to_the_config(run_cli):
-    _, report, _, _ = run_cli()
-    assert report["gate"]["min_sim_backdoor"] == 0.9 and report["gate"]["min_sim_clean"] == 0.95
-    passed = report["sim_backdoor"] >= 0.9 and report["sim_backdoor_hidden"] >= 0.9
-    passed = passed and report["sim_clean"] >= 0.95 and report["sim_clean_hidden"] >= 0.95
+    fields = TextForgetConfig.__dataclass_fields__
+    backdoor, clean = fields["min_sim_backdoor"].default, fields["min_sim_clean"].default
+    assert 0 < backdoor <= 1 and 0 < clean <= 1  # a gate is on by default
+    code, report, _, _ = run_cli()
+    assert report["gate"]["min_sim_backdoor"] == backdoor and report["gate"]["min_sim_clean"] == clean
+    suffixes = {"pooled": [""], "hidden": ["_hidden"], "both": ["", "_hidden"]}[fields["embedding"].default]
+    passed = all(report[f"sim_backdoor{s}"] >= backdoor and report[f"sim_clean{s}"] >= clean for s in suffixes)
     assert report["gate"]["passed"] is passed
+    assert code == (0 if passed else EXIT_GATE)
 
 
 def test_library_call_returns_a_failing_result_without_raising(tiny_text_encoder_dir, tmp_path):
