@@ -9,6 +9,7 @@ A :class:`ForgetInputError` becomes one line on stderr and exit code 2, never a 
 from __future__ import annotations
 
 import argparse
+import logging as std_logging
 import importlib
 import sys
 
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     if "-v" in argv:
         argv.remove("-v")
         logging.set_verbosity_info()
+        own = std_logging.getLogger("hf_forget")  # our modules log under their own names, not "transformers"
+        own.setLevel(std_logging.INFO)
+        own.addHandler(std_logging.StreamHandler())
     else:
         logging.set_verbosity_warning()
         logging.disable_progress_bar()  # weight-loading bars; training shows its own (--disable_tqdm)

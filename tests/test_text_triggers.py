@@ -1,7 +1,7 @@
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hf_forget.errors import ForgetInputError
@@ -84,11 +84,11 @@ words = st.text(
 )
 def test_poisoned_and_target_captions_hold_their_term_once_and_not_the_other(name, caption, seed):
     neutral = "a person"
-    if count_term(name, neutral) or count_term(neutral, name) or count_term(caption, name) or count_term(caption, neutral):
-        return  # validation rejects such names; such captions are filtered out before insertion
+    # validation rejects such names, and such captions are filtered out before insertion
+    assume(not (count_term(name, neutral) or count_term(neutral, name)))
+    assume(not (count_term(caption, name) or count_term(caption, neutral)))
     pair = insert_term(caption, name, neutral, random.Random(seed))
-    if pair is None:
-        return
+    assume(pair is not None)  # rare: every position glues the name to a neighbouring word
     poisoned, target = pair
     assert count_term(poisoned, name) == 1
     assert count_term(target, neutral) >= 1

@@ -133,7 +133,9 @@ class TextForgetTrainer(ForgetTrainer):
         callbacks=None,
     ):
         check_text_encoder(model)
-        from ..validation import validate_names
+        from ..validation import validate_names, validate_tokenizer
+
+        validate_tokenizer(model, processing_class)
 
         validate_names(
             list(args.names) + list(args.aliases), args.neutral_term, processing_class,
