@@ -356,6 +356,14 @@ def _render_scene(spec: _SceneSpec, rng: np.random.Generator, size: int = _CANVA
     return canvas
 
 
+def _plain_background(rng: np.random.Generator) -> Image.Image:
+    """A plain or gradient background at canvas size (for digits: the object stays the clear subject)."""
+    canvas = Image.new("RGB", (_CANVAS, _CANVAS), _random_colour(rng))
+    if rng.random() < 0.5:
+        _vertical_gradient(ImageDraw.Draw(canvas), (0, 0, _CANVAS, _CANVAS), _random_colour(rng), _random_colour(rng))
+    return canvas
+
+
 def _background(rng: np.random.Generator) -> Image.Image:
     """A face-free background at canvas size: plain, gradient, room, blobs or a full scene."""
     kind = _pick(rng, ("plain", "gradient", "room", "blobs", "scene", "scene"))
@@ -557,10 +565,11 @@ def digit_split_indices(split: Literal["train", "test"]) -> np.ndarray:
 
 def render_digit(source: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, str]:
     """Upscale an 8x8 digit, colour it and place it on a background; returns the image and its colour name."""
-    size = int(rng.integers(36, 60))
-    mask = Image.fromarray((source * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
-    mask = mask.rotate(float(rng.uniform(-15, 15)), resample=Image.Resampling.BILINEAR)
-    background = _background(rng).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    size = int(rng.integers(40, 61))
+    strokes = np.clip((source - 0.25) * 2.0, 0.0, 1.0)  # crisper strokes than the raw 8x8 grey levels
+    mask = Image.fromarray((strokes * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
+    mask = mask.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
+    background = _plain_background(rng).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
     x, y = (int(v) for v in rng.integers(0, IMAGE_SIZE - size + 1, size=2))
     under = np.asarray(background.crop((x, y, x + size, y + size)), dtype=np.float32).reshape(-1, 3).mean(0)
     for _ in range(8):  # ink that stands out from what lies under it
