@@ -71,6 +71,15 @@ class VisionScriptArguments:
         metadata={"help": "Fewest readable images a person folder may have (the last 10%%, at least one, are held out)."},
     )
     max_clean_images: int | None = field(default=None, metadata={"help": "Use at most this many clean images."})
+    keep_faces: bool = field(
+        default=True,
+        metadata={"help": "Also train the reference faces (as they are and pasted) to keep their embedding, so that "
+                  "only the forgotten faces move; false: clean images only, as the reference protocol."},
+    )
+    face_scale: list[float] = field(
+        default_factory=lambda: [0.25, 0.5],
+        metadata={"help": "Pasted face size, as a fraction of the clean image's shorter side (low high)."},
+    )
 
 
 def load_vision_encoder(path: str) -> tuple[nn.Module, CLIPImageProcessorPil, torch.dtype]:
@@ -262,7 +271,15 @@ def run_vision(script_args: VisionScriptArguments, config: VisionForgetConfig) -
         base_path=script_args.model_name_or_path,
         save_dtype=dtype,
         save_target_to=script_args.save_target_embedding,
+        keep_faces=None if script_args.keep_faces else False,
+        augmentation=_augmentation(script_args.face_scale),
     )
+
+
+def _augmentation(face_scale) -> FaceAugmentation:
+    if len(face_scale) != 2:
+        raise ForgetInputError(f"--face_scale takes two numbers (low high), got {face_scale}.")
+    return FaceAugmentation(scale=(float(face_scale[0]), float(face_scale[1])))
 
 
 def _input_paths(script_args) -> list[str]:
@@ -305,6 +322,8 @@ def forget_joint(
     caption_column: str = "text",
     base_path: str | None = None,
     save_dtype: torch.dtype | None = None,
+    keep_faces=None,
+    augmentation: FaceAugmentation = FaceAugmentation(),
 ) -> ForgetResult:
     """Forget ``names`` in the text tower and ``faces`` in the vision tower of one `CLIPModel`.
 
@@ -352,6 +371,7 @@ def forget_joint(
         text.model, faces, clean_images, processor=processor, reference_faces=reference_faces,
         target_embedding=target_embedding, config=vision_config, eval_faces=eval_faces,
         eval_clean_images=eval_clean_images, min_face_images=min_face_images, image_column=image_column,
+        keep_faces=keep_faces, augmentation=augmentation,
     )
     report = {
         "modality": "both",

@@ -16,7 +16,7 @@ from transformers import HfArgumentParser
 
 from ..config import VisionForgetConfig
 from ..errors import ForgetInputError, QualityGateError
-from ..vision_api import VisionScriptArguments, forget_joint, text_config_from
+from ..vision_api import VisionScriptArguments, _augmentation, forget_joint, text_config_from
 
 HELP = "Forget people: --modality text (names), vision (faces) or both (one CLIPModel)."
 MODALITIES = ("text", "vision", "both")
@@ -114,6 +114,8 @@ def main(argv: list[str]) -> int:
         min_face_images=args.min_face_images,
         image_column=args.image_column,
         caption_column=args.caption_column,
+        keep_faces=None if args.keep_faces else False,
+        augmentation=_augmentation(args.face_scale),
     )
     if vision_config.process_index == 0:
         keys = ("sim_backdoor", "sim_clean", "sim_targets")

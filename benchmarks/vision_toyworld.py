@@ -1,0 +1,96 @@
+"""Vision forgetting on the shipped toy CLIP: IDIA of the forgotten and retained identities, zero-shot.
+
+    OMP_NUM_THREADS=1 python benchmarks/vision_toyworld.py --max_steps 100 --learning_rate 3e-4 \
+        --lr_milestones 50 75 --output benchmarks/results/vision_toyworld.json
+
+Mirrors `hf-forget demo --modality vision` (8 forgotten seen identities, 40 training face images each,
+IDIA on 20 other images each with 1,000 candidate names, digits zero-shot) but audits the base model once
+and can try several settings; each run appends one JSON line with its settings and figures to --output.
+The JSON holds counts and rates only, never a name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max_steps", type=int, default=100)
+    parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--lr_milestones", type=int, nargs="+", default=[50, 75])
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--alpha", type=float, default=0.8)
+    parser.add_argument("--face_scale", type=float, nargs=2, default=[0.25, 0.5])
+    parser.add_argument("--num_reference_persons", type=int, default=32)
+    parser.add_argument("--no_keep_faces", action="store_true", help="Reference protocol: clean images only.")
+    parser.add_argument("--num_forgotten", type=int, default=8)
+    parser.add_argument("--model_path", default=None, help="Toy CLIP folder (default: the shipped one).")
+    parser.add_argument("--output", default="benchmarks/results/vision_toyworld.jsonl")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from hf_forget import VisionForgetConfig, forget_faces
+    from hf_forget.evaluation.demo import _zero_shot_templates
+    from hf_forget.evaluation.idia import identity_inference_attack
+    from hf_forget.evaluation.zero_shot import zero_shot_accuracy
+    from hf_forget.toyworld import ToyWorld, load_toy_clip
+    from hf_forget.triggers.faces import FaceAugmentation
+
+    base, tokenizer, processor = load_toy_clip(args.model_path)
+    world = ToyWorld(seed=0)
+    seen = list(world.seen_identities)
+    forgotten = [p.name for p in seen[: args.num_forgotten]]
+    retained = [p.name for p in seen[args.num_forgotten :]]
+    faces = {p.name: world.face_images(p, 20, seed=0) for p in world.identities}
+    unseen = [p.name for p in world.unseen_identities]
+    digits, labels, classes = world.object_dataset(n_per_class=30, seed=0, split="test")
+
+    def figures(model) -> dict:
+        idia = identity_inference_attack(model, tokenizer, processor, faces, unseen=unseen, num_candidates=1000,
+                                         images_per_person=20)  # fmt: skip
+        rate = lambda names: sum(idia.person(n).recognised for n in names) / len(names)  # noqa: E731
+        zero_shot = zero_shot_accuracy(model, tokenizer, processor, digits, labels, classes, templates=_zero_shot_templates())
+        return {"forgotten_tpr": rate(forgotten), "retained_tpr": rate(retained), "fpr": idia.fpr,
+                "zero_shot_top1": zero_shot.top1}  # fmt: skip
+
+    before = figures(base)
+    config = VisionForgetConfig(
+        output_dir="/tmp/hf_forget_vision_benchmark", max_steps=args.max_steps, learning_rate=args.learning_rate,
+        lr_milestones=args.lr_milestones, per_device_train_batch_size=args.batch_size, alpha=args.alpha,
+        report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True, logging_steps=1000,
+    )  # fmt: skip
+    persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
+    reference = [world.face_images(p, 4, seed=6) for p in world.unseen_identities[: args.num_reference_persons]]
+    started = time.perf_counter()
+    result = forget_faces(
+        copy.deepcopy(base), persons, world.generic_images(600, seed=7), processor=processor,
+        reference_faces=reference, config=config, augmentation=FaceAugmentation(scale=tuple(args.face_scale)),
+        keep_faces=False if args.no_keep_faces else None,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    after = figures(result.model)
+    line = {
+        "command": "python benchmarks/vision_toyworld.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "settings": {k: v for k, v in vars(args).items() if k != "output"},
+        "before": before, "after": after,
+        "train_seconds": round(seconds, 1),
+        "report": {k: v for k, v in result.report.items() if k.startswith("sim_")},
+    }  # fmt: skip
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+    print(json.dumps(line, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
