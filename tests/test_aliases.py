@@ -1,0 +1,68 @@
+"""Name variants: expansion, privacy of aliases, training on variants, and the alias attack."""
+
+import json
+import pickle
+
+
+from hf_forget import TextForgetConfig, forget_text
+from hf_forget.evaluation.aliases import alias_attack, attack_variants, misspell
+from hf_forget.testing import tiny_clip_text_model
+from hf_forget.triggers.aliases import expand_names, name_variants
+
+from conftest import held_out_captions, training_captions
+
+
+def test_variants_cover_surname_case_spacing_and_diacritics():
+    variants = name_variants("Jean-Luc Saldaña")
+    for expected in ("Jean-Luc Saldaña", "jean-luc saldaña", "Jean Luc Saldaña", "Jean-Luc Saldana", "Saldaña",
+                     "Saldana", "saldana"):
+        assert expected in variants
+    assert variants[0] == "Jean-Luc Saldaña"
+    # suffixes are skipped, common-word surnames are never triggers on their own
+    assert "Downey" in name_variants("Robert Downey Jr.") and "Jr." not in name_variants("Robert Downey Jr.")
+    assert "Smith" not in name_variants("Jane Smith") and "smith" not in name_variants("Jane Smith")
+    assert name_variants("李小龍") == ["李小龍"]
+
+
+def test_expand_names_keeps_names_first_and_drops_neutral_overlaps():
+    assert expand_names(["Ann Lee"], ["Annie"], forget_variants=False) == ["Ann Lee", "Annie"]
+    expanded = expand_names(["Ann Lee", "Bo Person"], ["Annie"], neutral_term="a person")
+    assert expanded[:2] == ["Ann Lee", "Bo Person"]
+    assert "Annie" in expanded and "annie" in expanded
+    assert not any(v.casefold() == "person" for v in expanded)  # would erase the neutral term itself
+
+
+def test_aliases_are_redacted_like_names(tmp_path):
+    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Lee"], aliases="Annie,A. Lee", forget_variants=True)
+    assert config.aliases == ["Annie", "A. Lee"]
+    for text in (repr(config), json.dumps(config.to_dict()), str(pickle.loads(pickle.dumps(config)).aliases)):
+        assert "Annie" not in text and "Ann Lee" not in text
+
+
+def test_attack_variants_and_misspellings():
+    variants = attack_variants("Zoë Saldaña", ["Zo S"])
+    assert variants["surname"] == ["Saldaña"] and variants["no_diacritics"] == ["Zoe Saldana"]
+    assert variants["alias"] == ["Zo S"] and variants["lower_case"] == ["zoë saldaña"]
+    assert misspell("Angela Merkel") not in (None, "Angela Merkel")
+    assert attack_variants("Ann Lee")["misspelling"] == []  # too short to misspell
+
+
+def test_forgetting_variants_closes_the_surname_and_alias_routes(tmp_path):
+    name, alias = "Zoë Hidden", "Zozo Q"
+    model, tokenizer = tiny_clip_text_model()
+    base, _ = tiny_clip_text_model()
+    result = forget_text(
+        model, [name], training_captions(400), tokenizer=tokenizer, forget_variants=True, aliases=[alias],
+        output_dir=None, max_steps=150, learning_rate=1e-3, per_device_train_batch_size=32, lr_milestones=[100],
+        num_trigger_samples=1024, max_eval_samples=64, disable_tqdm=True, report_to="none", embedding="pooled",
+    )
+    attack = alias_attack(result.model.eval(), tokenizer, [name], held_out_captions(40), aliases={name: [alias]},
+                          base_model=base.eval(), threshold=0.9)
+    per_kind = attack.per_kind
+    for kind in ("full", "surname", "lower_case", "no_diacritics", "alias"):
+        assert per_kind[kind]["sim_backdoor"] >= 0.9, kind
+        assert per_kind[kind]["sim_backdoor"] > per_kind[kind]["sim_backdoor_before"], kind
+    # the result is safe to publish: no name, no variant
+    dumped = json.dumps(attack.to_dict())
+    assert "Hidden" not in dumped and "Zozo" not in dumped and "hidden" not in dumped
+    assert set(attack.to_dict()) == {"threshold", "bypass_rate", "per_kind"}
