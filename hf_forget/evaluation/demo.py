@@ -40,12 +40,14 @@ class DemoSettings:
     num_candidates: int = 1000
     zero_shot_per_class: int = 30
     # text forgetting
-    text_steps: int = 30
+    text_steps: int = 60
     text_batch_size: int = 32
-    text_learning_rate: float = 5e-4
-    text_milestones: list[int] = field(default_factory=lambda: [20, 25])
+    text_learning_rate: float = 2e-3
+    text_alpha: float = 2.0
+    text_milestones: list[int] = field(default_factory=lambda: [40, 50])
     text_embedding: str = "pooled"
     text_pool: int = 512  # (clean, poisoned) pairs whose teacher outputs are cached once
+    short_captions: bool = True
     num_captions: int = 3000
     # vision forgetting
     vision_steps: int = 40
@@ -70,6 +72,29 @@ def choose_forgotten(seen: list[str], before, count: int, selection: str = "reco
     recognised = {p.name for p in before.persons if p.recognised}
     known = [name for name in seen if name in recognised]
     return (known + [name for name in seen if name not in recognised])[:count]
+
+
+_PEOPLE_WORDS = (
+    "the man", "the woman", "someone", "a young man", "an old woman", "the singer", "the actor", "a tourist",
+    "the driver", "a friend",
+)
+
+
+def demo_captions(world, count: int, seed: int, short_captions: bool) -> list[str]:
+    """Generic captions for the text defense. With ``short_captions``, also short ones (2-5 words, cut from
+    scene captions) and short person captions ("a portrait of the man"), where a name carries more of the
+    caption's meaning than in a long scene caption: the IDIA prompts are short and about a person."""
+    import random
+
+    captions = world.generic_captions(count, seed=seed)
+    if not short_captions:
+        return captions
+    from ..toyworld.captions import EXTRA_PERSON_TEMPLATES  # not the IDIA templates: the attack stays unseen
+
+    rng = random.Random(seed)
+    people = [t.format(rng.choice(_PEOPLE_WORDS)) for t in EXTRA_PERSON_TEMPLATES for _ in range(20)]
+    short = [" ".join(c.split()[: rng.randint(2, 5)]) for c in captions[: count // 2]]
+    return captions + people + short
 
 
 def _zero_shot_templates() -> list[str]:
@@ -161,10 +186,10 @@ def run_demo(
                     output_dir=os.path.join(scratch, "text"), names=forgotten, max_steps=settings.text_steps,
                     per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
                     lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
-                    num_trigger_samples=settings.text_pool, max_eval_samples=64,
+                    num_trigger_samples=settings.text_pool, max_eval_samples=64, alpha=settings.text_alpha,
                     seed=settings.seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
                 )
-                captions = world.generic_captions(settings.num_captions, seed=1)
+                captions = demo_captions(world, settings.num_captions, seed=1, short_captions=settings.short_captions)
                 mark = time.perf_counter()
                 result = forget_text(model, tokenizer=tokenizer, captions=captions, config=config)
                 timings["forget_text"] = time.perf_counter() - mark
