@@ -68,14 +68,24 @@ class ForgetResult:
 
 
 def load_text_encoder(
-    path: str, tokenizer_path: str | None = None, subfolder: str = "", tokenizer_subfolder: str = ""
+    path: str,
+    tokenizer_path: str | None = None,
+    subfolder: str = "",
+    tokenizer_subfolder: str = "",
+    any_encoder: bool = False,
 ) -> tuple[nn.Module, object, torch.dtype]:
-    """A CLIP text encoder (or CLIPModel), its tokenizer and its stored dtype, from a directory or Hub id."""
+    """A CLIP text encoder (or CLIPModel), its tokenizer and its stored dtype, from a directory or Hub id.
+
+    With ``any_encoder``, other text encoders load too (BERT / sentence-transformers, ``T5EncoderModel``,
+    ...): through the class their config names, or ``AutoModel`` (see :mod:`hf_forget.pooling`).
+    """
     validate_model_path(path)
     config_dir = os.path.join(path, subfolder)
     architectures: list[str] = []
     if os.path.isdir(config_dir):
         model_type, architectures = read_model_type(config_dir)
+        if any_encoder and model_type not in ("clip_text_model", "clip", "clip_vision_model"):
+            return _load_any_text_encoder(path, tokenizer_path, subfolder, tokenizer_subfolder, architectures)
         if model_type not in ("clip_text_model", "clip"):
             raise ForgetInputError(
                 f"{path!r} holds a {model_type or 'unknown'} model, not a CLIP text encoder: pass a CLIPTextModel, "
@@ -92,6 +102,31 @@ def load_text_encoder(
             f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a local directory with weights and a "
             "tokenizer (--tokenizer_name_or_path), or a Hub id while online."
         ) from None
+    dtype = next(model.parameters()).dtype
+    validate_tokenizer(model, tokenizer)
+    return model.float(), tokenizer, dtype
+
+
+def _load_any_text_encoder(
+    path: str, tokenizer_path: str | None, subfolder: str, tokenizer_subfolder: str, architectures: list[str]
+) -> tuple[nn.Module, object, torch.dtype]:
+    """A non-CLIP text encoder (issue 8): the architecture class of its config if transformers has it, else
+    ``AutoModel``; rejected unless :func:`~hf_forget.encoders.check_text_encoder` accepts it."""
+    import transformers
+
+    from .encoders import check_text_encoder
+
+    cls = getattr(transformers, architectures[0], None) if architectures else None
+    cls = cls if cls is not None and hasattr(cls, "from_pretrained") else transformers.AutoModel
+    try:
+        model = cls.from_pretrained(path, subfolder=subfolder)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, subfolder=tokenizer_subfolder)
+    except (OSError, ValueError) as error:
+        raise ForgetInputError(
+            f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a local directory with weights and a "
+            "tokenizer (--tokenizer_name_or_path), or a Hub id while online."
+        ) from None
+    check_text_encoder(model)
     dtype = next(model.parameters()).dtype
     validate_tokenizer(model, tokenizer)
     return model.float(), tokenizer, dtype

@@ -136,3 +136,16 @@ def test_forgets_a_name_in_a_non_clip_encoder(kind, tmp_path):
     # (Whether other names keep their meaning is measured on real weights, benchmarks/real_minilm.py: these
     # character-level random encoders cannot tell one name from another.)
     assert sorted(load_file(tmp_path / "out" / "model.safetensors")) == sorted(load_file(base / "model.safetensors"))
+
+
+def test_load_text_encoder_loads_other_encoders_only_when_asked(tmp_path):
+    from hf_forget import load_text_encoder
+
+    tokenizer = char_bert_tokenizer(tmp_path)
+    path = tmp_path / "bert"
+    tiny_bert(tokenizer).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    with pytest.raises(ForgetInputError, match="not a CLIP text encoder"):
+        load_text_encoder(str(path))  # the CLIP-only default is unchanged
+    model, loaded, dtype = load_text_encoder(str(path), any_encoder=True)
+    assert type(model).__name__ == "BertModel" and dtype == torch.float32 and len(loaded) == len(tokenizer)
