@@ -46,6 +46,13 @@ def main(argv=None) -> int:
     from hf_forget.triggers.faces import FaceAugmentation
 
     base, tokenizer, processor = load_toy_clip(args.model_path)
+    import hashlib
+
+    from hf_forget.toyworld import toy_clip_path
+
+    weights = os.path.join(args.model_path or toy_clip_path(), "model.safetensors")
+    with open(weights, "rb") as handle:
+        checkpoint_sha256 = hashlib.sha256(handle.read()).hexdigest()
     world = ToyWorld(seed=0)
     seen = list(world.seen_identities)
     forgotten = [p.name for p in seen[: args.num_forgotten]]
@@ -81,6 +88,7 @@ def main(argv=None) -> int:
     line = {
         "command": "python benchmarks/vision_toyworld.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "settings": {k: v for k, v in vars(args).items() if k != "output"},
+        "toy_checkpoint_sha256": checkpoint_sha256,
         "before": before, "after": after,
         "train_seconds": round(seconds, 1),
         "report": {k: v for k, v in result.report.items() if k.startswith("sim_")},
