@@ -40,11 +40,11 @@ class DemoSettings:
     num_candidates: int = 1000
     zero_shot_per_class: int = 30
     # text forgetting
-    text_steps: int = 60
+    text_steps: int = 100
     text_batch_size: int = 32
     text_learning_rate: float = 2e-3
     text_alpha: float = 2.0
-    text_milestones: list[int] = field(default_factory=lambda: [40, 50])
+    text_milestones: list[int] = field(default_factory=lambda: [70, 85])
     text_embedding: str = "pooled"
     text_pool: int = 512  # (clean, poisoned) pairs whose teacher outputs are cached once
     short_captions: bool = True
