@@ -1,0 +1,670 @@
+"""hf-forget benchmark suite: training overhead, scaling with names, early stopping, memory, vision.
+
+    OMP_NUM_THREADS=1 python benchmarks/run.py --quick            # < 10 min on 2 cores
+    OMP_NUM_THREADS=1 python benchmarks/run.py                    # the full protocol (400 steps, ...)
+    python benchmarks/run.py --only overhead many_names           # some sections only
+
+Prints a table and writes ``benchmarks/results/<section>.json``. Every figure is the median of at least
+3 runs (``--repeats``); ratios are measured side by side in one process, the modes interleaved run by
+run, because the machines are shared and absolute times are noisy. Results hold counts, never a name
+(the toy world's names are synthetic, but we keep the rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+SECTIONS = ("overhead", "scaling", "criterion", "memory", "vision", "many_names")
+
+
+def clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(started: tuple[float, float]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) since ``started``."""
+    return time.perf_counter() - started[0], time.process_time() - started[1]
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def environment(args) -> dict:
+    import torch
+    import transformers
+
+    return {
+        "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "quick": args.quick,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg()[0],
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+
+
+def write(section: str, payload: dict, env: dict) -> None:
+    os.makedirs(RESULTS, exist_ok=True)
+    payload = {**payload, "environment": env}
+    with open(os.path.join(RESULTS, f"{section}.json"), "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+
+
+# ------------------------------------------------------------------------------------------------ models
+def toy_text():
+    """The shipped toy-world CLIP (its text tower is what text forgetting trains) and its tokenizer."""
+    from hf_forget.toyworld import load_toy_clip
+
+    model, tokenizer, _ = load_toy_clip()
+    return model, tokenizer
+
+
+def sized_text(size: str):
+    """A random-weight CLIP text encoder of a real CLIP's size, with the offline byte-level tokenizer."""
+    from hf_forget.testing import byte_level_clip_tokenizer, tiny_clip_text_model
+
+    shapes = {
+        "vit-l-14": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+        "vit-b-32": dict(hidden_size=512, num_hidden_layers=12, num_attention_heads=8, intermediate_size=2048),
+    }[size]
+    tokenizer = byte_level_clip_tokenizer()
+    # CLIP's 49,408-token vocabulary (the byte-level tokenizer uses the first ids only), 77 positions
+    model, tokenizer = tiny_clip_text_model(tokenizer=tokenizer, vocab_size=49408, **shapes)
+    return model, tokenizer
+
+
+def toy_names(count: int, seed: int = 7) -> list[str]:
+    """``count`` names: the toy world's 32 seen identities first, then generated filler names."""
+    from hf_forget.evaluation.idia import generate_filler_names
+    from hf_forget.toyworld import ToyWorld
+
+    world = ToyWorld(seed=0)
+    seen = [p.name for p in world.seen_identities]
+    if count <= len(seen):
+        return seen[:count]
+    return seen + generate_filler_names(count - len(seen), exclude=world.names, seed=seed)
+
+
+def toy_captions(n: int = 3000, seed: int = 1) -> list[str]:
+    from hf_forget.toyworld import ToyWorld
+
+    return ToyWorld(seed=0).generic_captions(n, seed=seed)
+
+
+def text_config(output_dir: str, names: list[str], **kwargs):
+    import torch
+    from hf_forget.config import TextForgetConfig
+
+    defaults = dict(
+        report_to="none", disable_tqdm=True, use_cpu=not torch.cuda.is_available(), logging_steps=10**6,
+        save_strategy="no",
+    )
+    return TextForgetConfig(output_dir=output_dir, names=names, **{**defaults, **kwargs})
+
+
+def make_text_trainer(model, tokenizer, captions, eval_captions, config):
+    from transformers import set_seed
+
+    from hf_forget.trainers.text import TextForgetTrainer
+
+    set_seed(config.seed)
+    return TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions)
+
+
+# ------------------------------------------------------------------------------------------------ a. overhead
+def lower_bound_run(model, trainer_args, dataset, collator, kinds, steps: int, seed: int) -> float:
+    """The student alone: the same batches, forward + backward + AdamW, no teacher, no anchor, no metrics."""
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import set_seed
+
+    from hf_forget.encoders import encode_text, trainable_text_modules
+    from hf_forget.losses import hidden_cosine, pooled_cosine
+    from hf_forget.trainers.base import is_norm_layer
+
+    started = clock()
+    set_seed(seed)
+    model.requires_grad_(False)
+    for module in trainable_text_modules(model):
+        module.requires_grad_(True)
+        for sub in module.modules():
+            if is_norm_layer(sub):
+                sub.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    # the optimizer the Trainer builds (optim="adamw_torch_fused"): like with like
+    optimizer = torch.optim.AdamW(
+        params, lr=trainer_args.learning_rate, weight_decay=trainer_args.weight_decay,
+        fused="fused" in str(trainer_args.optim),
+    )
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(
+        dataset, batch_size=trainer_args.per_device_train_batch_size, shuffle=True, collate_fn=collator,
+        generator=generator, drop_last=True,
+    )
+    targets = {}
+    cosine = {"pooled": pooled_cosine, "hidden": hidden_cosine}
+    model.train()
+    done = 0
+    while done < steps:
+        for batch in loader:
+            loss = 0.0
+            for column in ("clean_input_ids", "poisoned_input_ids"):
+                encoding = encode_text(model, batch[column])
+                for kind in kinds:
+                    out = getattr(encoding, kind)
+                    key = (column, kind, tuple(out.shape))
+                    if key not in targets:  # fixed random targets stand in for the teacher's outputs
+                        targets[key] = torch.randn_like(out).detach()
+                    target = targets[key]
+                    loss = loss - cosine[kind](out, target).mean()
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            done += 1
+            if done == steps:
+                break
+    return elapsed(started)
+
+
+def forget_run(model, tokenizer, captions, eval_captions, config) -> tuple[float, float]:
+    """A whole text-forgetting run: trainer set-up (teacher cache, held-out teacher outputs) and training."""
+    started = clock()
+    trainer = make_text_trainer(model, tokenizer, captions, eval_captions, config)
+    trainer.train()
+    return elapsed(started)
+
+
+def bench_overhead(args, env) -> dict:
+    base, tokenizer = toy_text()
+    captions, eval_captions = toy_captions(3000, seed=1), toy_captions(300, seed=2)
+    names = toy_names(8)
+    steps = args.overhead_steps
+    pool = max(128, steps * 128 // 40)  # the protocol's 400 steps : 4096 samples, kept in proportion
+    results: dict[str, dict[str, list[float]]] = {}
+    for embedding in args.embeddings:
+        times = {"lower_bound": [], "default": [], "reference": []}
+        with tempfile.TemporaryDirectory() as scratch:
+            common = dict(max_steps=steps, embedding=embedding, num_trigger_samples=pool, seed=0,
+                          lr_milestones=[steps // 2, 3 * steps // 4])
+            # untimed warm-up (kernels, allocator, tokenizer caches): the first run of a process is slower
+            warm = {**common, "max_steps": 3}
+            forget_run(copy.deepcopy(base), tokenizer, captions, eval_captions, text_config(scratch, names, **warm))
+            for repeat in range(args.repeats):
+                order = ["lower_bound", "default", "reference"]
+                order = order[repeat % 3:] + order[: repeat % 3]  # rotate: no mode always runs first
+                for mode in order:
+                    config = text_config(scratch, names, teacher_cache=(mode != "reference"), **common)
+                    if mode == "lower_bound":
+                        # same dataset and collator (same padding) as the trainer builds
+                        probe = make_text_trainer(copy.deepcopy(base), tokenizer, captions, eval_captions,
+                                                  text_config(scratch, names, teacher_cache=False, **common))
+                        dataset, collator = probe.train_dataset, probe.data_collator
+                        kinds = probe.kinds
+                        del probe
+                        seconds = lower_bound_run(copy.deepcopy(base), config, dataset, collator, kinds, steps, 0)
+                    else:
+                        seconds = forget_run(copy.deepcopy(base), tokenizer, captions, eval_captions, config)
+                    times[mode].append(seconds)
+                    print(f"  overhead[{embedding}] {mode}: wall {seconds[0]:.2f} s, cpu {seconds[1]:.2f} s", flush=True)
+        result = {}
+        for timer, i in (("cpu", 1), ("wall", 0)):
+            ratio = [d[i] / lb[i] for d, lb in zip(times["default"], times["lower_bound"])]
+            reference = [r[i] / lb[i] for r, lb in zip(times["reference"], times["lower_bound"])]
+            prefix = "" if timer == "cpu" else "wall_"
+            result.update({
+                f"{prefix}ratio": round(median(ratio), 3),
+                f"{prefix}reference_ratio": round(median(reference), 3),
+                f"{prefix}ratio_runs": [round(x, 3) for x in ratio],
+                f"{prefix}reference_ratio_runs": [round(x, 3) for x in reference],
+                f"{timer}_seconds_median": {k: round(median([x[i] for x in v]), 2) for k, v in times.items()},
+                f"{timer}_seconds_runs": {k: [round(x[i], 2) for x in v] for k, v in times.items()},
+            })
+        results[embedding] = result
+    headline = results[args.embeddings[0]]
+    payload = {
+        "ratio": headline["ratio"],
+        "reference_ratio": headline["reference_ratio"],
+        "wall_ratio": headline["wall_ratio"],
+        "wall_reference_ratio": headline["wall_reference_ratio"],
+        "timer": (
+            "ratio / reference_ratio: CPU time of this process (torch on 1 thread), which equals wall time on an "
+            "idle machine and is not inflated by the other users of the shared cores; wall_*: wall-clock time"
+        ),
+        "embedding": args.embeddings[0],
+        "by_embedding": results,
+        "model": "toy-world CLIP text tower (shipped checkpoint)",
+        "num_names": len(names),
+        "steps": steps,
+        "batch": "128 clean + 128 poisoned",
+        "num_trigger_samples": pool,
+        "repeats": args.repeats,
+        "definition": (
+            "wall time of a forgetting run (trainer set-up incl. the one-off teacher cache and held-out teacher "
+            "outputs, plus training) / wall time of the same number of student forward+backward+AdamW steps on "
+            "batches from the same dataset and collator (same padding), no teacher, no anchor; median of per-run "
+            "ratios, modes interleaved; reference = teacher_cache=False (teacher recomputed on every batch)"
+        ),
+    }
+    write("overhead", payload, env)
+    return payload
+
+
+# ------------------------------------------------------------------------------------------------ step timing
+def step_timer():
+    """A callback recording each optimizer step's (wall, CPU) seconds (the criterion check excluded)."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.wall, self.cpu, self._start = [], [], None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._start = clock()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._start is not None:
+                wall, cpu = elapsed(self._start)
+                self.wall.append(wall)
+                self.cpu.append(cpu)
+
+    return StepTimer()
+
+
+# ------------------------------------------------------------------------------------------------ b. scaling
+def bench_scaling(args, env) -> dict:
+    counts = (1, 8, 64, 256, 1024)
+    captions, eval_captions = toy_captions(3000, seed=1), toy_captions(400, seed=2)
+    toy, toy_tokenizer = toy_text()
+    batch, max_steps = (32, 60) if args.quick else (128, 400)
+    toy_rows = []
+    for count in counts:
+        names = toy_names(count)
+        steps, per_step = [], []
+        for seed in range(args.repeats):
+            with tempfile.TemporaryDirectory() as scratch:
+                config = text_config(
+                    scratch, names, max_steps=max_steps, embedding="pooled", learning_rate=args.many_lr,
+                    per_device_train_batch_size=batch, lr_milestones=[max_steps // 2, 3 * max_steps // 4],
+                    num_trigger_samples=max(1024, count), max_eval_samples=max(256, count), seed=seed,
+                    stop_at_criterion=True, criterion_steps=5, min_sim_backdoor=0.98, min_sim_clean=0.0,
+                )
+                timer = step_timer()
+                trainer = make_text_trainer(copy.deepcopy(toy), toy_tokenizer, captions, eval_captions, config)
+                trainer.add_callback(timer)
+                trainer.train()
+                reached = trainer.stopped_at_criterion
+                steps.append(reached if reached is not None else float("inf"))
+                per_step.append(median(timer.cpu))
+        row = {
+            "num_names": count,
+            "steps_to_sim_backdoor_0.98": median(steps) if median(steps) != float("inf") else f"> {max_steps}",
+            "steps_runs": [s if s != float("inf") else None for s in steps],
+            "cpu_seconds_per_step": round(median(per_step), 4),
+        }
+        toy_rows.append(row)
+        print(f"  scaling toy {row}", flush=True)
+
+    large, large_tokenizer = sized_text("vit-l-14")
+    large_batch, large_steps = (4, 3) if args.quick else (32, 5)
+    large_rows = []
+    for count in (1, 1024) if args.quick else counts:
+        names = toy_names(count)
+        per_step = []
+        for seed in range(args.repeats):
+            with tempfile.TemporaryDirectory() as scratch:
+                config = text_config(
+                    scratch, names, max_steps=large_steps, embedding="pooled", per_device_train_batch_size=large_batch,
+                    num_trigger_samples=max(large_batch * large_steps, count), max_eval_samples=large_batch, seed=seed,
+                )
+                timer = step_timer()
+                trainer = make_text_trainer(copy.deepcopy(large), large_tokenizer, captions, eval_captions, config)
+                trainer.add_callback(timer)
+                trainer.train()
+                per_step.append(median(timer.cpu[1:] or timer.cpu))  # the first step warms up the allocator
+        row = {"num_names": count, "cpu_seconds_per_step": round(median(per_step), 3)}
+        large_rows.append(row)
+        print(f"  scaling vit-l-14 {row}", flush=True)
+    payload = {
+        "toy_world": {
+            "model": "toy-world CLIP text tower", "batch": f"{batch} clean + {batch} poisoned", "max_steps": max_steps,
+            "learning_rate": args.many_lr, "embedding": "pooled", "criterion_steps": 5,
+            "criterion": "held-out sim_backdoor >= 0.98 (checked every 5 steps)", "rows": toy_rows,
+        },
+        "vit_l_14_text": {
+            "model": "CLIP ViT-L/14-sized text encoder (768 wide, 12 layers, random weights)",
+            "batch": f"{large_batch} clean + {large_batch} poisoned", "steps": large_steps,
+            "note": "seconds per step only: random weights have no names to forget (no steps-to-criterion)",
+            "rows": large_rows,
+        },
+        "timer": "median CPU seconds of one optimizer step (torch on 1 thread); criterion checks excluded",
+        "repeats": args.repeats,
+    }
+    write("scaling", payload, env)
+    return payload
+
+
+# ------------------------------------------------------------------------------------------------ c. criterion
+def bench_criterion(args, env) -> dict:
+    """--stop_at_criterion versus the fixed 400-step protocol, forgetting 8 seen toy-world identities."""
+    from hf_forget.toyworld import ToyWorld
+
+    base, tokenizer = toy_text()
+    captions, eval_captions = toy_captions(3000, seed=1), toy_captions(400, seed=2)
+    names = [p.name for p in ToyWorld(seed=0).seen_identities][:8]
+    batch, fixed = (32, 150) if args.quick else (128, 400)
+    before = toy_audit(base)
+    runs = {"fixed": [], "stop_at_criterion": []}
+    for seed in range(args.repeats):
+        for mode in runs:
+            with tempfile.TemporaryDirectory() as scratch:
+                config = text_config(
+                    scratch, names, max_steps=fixed, embedding="pooled", learning_rate=args.many_lr,
+                    per_device_train_batch_size=batch, lr_milestones=[fixed // 2, 3 * fixed // 4], seed=seed,
+                    num_trigger_samples=4096, stop_at_criterion=(mode == "stop_at_criterion"), criterion_steps=10,
+                    min_sim_backdoor=0.98, min_sim_clean=0.99,
+                )
+                started = clock()
+                trainer = make_text_trainer(copy.deepcopy(base), tokenizer, captions, eval_captions, config)
+                trainer.train()
+                wall, cpu = elapsed(started)
+                metrics = trainer.forget_metrics()
+                after = toy_audit(trainer.defended_model())
+                run = {"seed": seed, "steps": trainer.state.global_step, "cpu_seconds": round(cpu, 1),
+                       "wall_seconds": round(wall, 1), "sim_backdoor": round(metrics["sim_backdoor"], 4),
+                       "sim_clean": round(metrics["sim_clean"], 4), "idia_tpr": after["tpr"], "idia_fpr": after["fpr"]}
+                runs[mode].append(run)
+                print(f"  criterion {mode}: {run}", flush=True)
+    summary = {
+        mode: {k: median([r[k] for r in rs]) for k in ("steps", "cpu_seconds", "sim_backdoor", "sim_clean", "idia_tpr", "idia_fpr")}
+        for mode, rs in runs.items()
+    }
+    payload = {
+        **summary,
+        "cpu_time_ratio": round(summary["stop_at_criterion"]["cpu_seconds"] / summary["fixed"]["cpu_seconds"], 3),
+        "fixed_steps": fixed,
+        "idia_before": before,
+        "num_names": len(names), "batch": f"{batch} + {batch}", "learning_rate": args.many_lr,
+        "criterion": "held-out sim_backdoor >= 0.98 and sim_clean >= 0.99, checked every 10 steps",
+        "idia": "TPR over all 32 seen identities (8 forgotten, 24 kept), FPR over the 32 unseen; 1,000 candidates",
+        "runs": runs,
+    }
+    write("criterion", payload, env)
+    return payload
+
+
+# ------------------------------------------------------------------------------------------------ d. memory
+def memory_child(mode: str, steps: int) -> None:
+    """Runs in a subprocess: train a ViT-B/32-sized text encoder a few steps, print peak RSS as JSON."""
+    import torch
+
+    model, tokenizer = sized_text("vit-b-32")
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    captions = toy_captions(400, seed=1)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = text_config(scratch, toy_names(8), max_steps=steps, embedding="pooled", per_device_train_batch_size=16,
+                             num_trigger_samples=64, max_eval_samples=16, lora_r=8 if mode == "lora" else 0)
+        trainer = make_text_trainer(model, tokenizer, captions, captions[:40], config)
+        trainer.train()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"param_bytes": param_bytes, "rss_after_load": loaded, "peak_rss": peak,
+                      "torch_threads": torch.get_num_threads()}))
+
+
+def bench_memory(args, env) -> dict:
+    steps = 2 if args.quick else 5
+    runs = {"full": [], "lora": []}
+    for _ in range(args.repeats):
+        for mode in runs:
+            out = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--memory_child", mode, "--memory_steps", str(steps)],
+                capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"  memory {mode}: {runs[mode][-1]}", flush=True)
+    summary = {}
+    for mode, rs in runs.items():
+        pb = rs[0]["param_bytes"]
+        summary[mode] = {
+            "peak_rss_mib": round(median([r["peak_rss"] for r in rs]) / 2**20, 1),
+            "peak_rss_per_param_byte": round(median([r["peak_rss"] / pb for r in rs]), 2),
+            "training_rss_per_param_byte": round(median([(r["peak_rss"] - r["rss_after_load"]) / pb for r in rs]), 2),
+        }
+    payload = {
+        **summary,
+        "param_bytes": runs["full"][0]["param_bytes"],
+        "model": "CLIP ViT-B/32-sized text encoder (512 wide, 12 layers, random weights, float32)",
+        "setting": f"{steps} steps, 16 + 16 captions, embedding pooled, teacher cache on; LoRA r=8",
+        "definition": "peak RSS of a fresh process (ru_maxrss) / bytes of the encoder's parameters; "
+                      "training_*: peak minus RSS after the model was built (the model itself, the runtime excluded)",
+        "runs": runs,
+    }
+    write("memory", payload, env)
+    return payload
+
+
+# ------------------------------------------------------------------------------------------------ e. vision
+def bench_vision(args, env) -> dict:
+    import torch
+    from transformers import set_seed
+
+    from hf_forget.config import VisionForgetConfig
+    from hf_forget.toyworld import IMAGE_SIZE, ToyWorld, load_toy_clip
+    from hf_forget.trainers.vision import VisionForgetTrainer
+
+    model, _, processor = load_toy_clip()
+    world = ToyWorld(seed=0)
+    faces = [world.face_images(p, 10, seed=5) for p in world.seen_identities[:8]]
+    reference = [world.face_images(p, 4, seed=6) for p in world.unseen_identities[:16]]
+    clean = world.generic_images(256, seed=7)
+    steps = 4 if args.quick else 10
+    per_step, wall_per_step = [], []
+    for seed in range(args.repeats):
+        with tempfile.TemporaryDirectory() as scratch:
+            config = VisionForgetConfig(
+                output_dir=scratch, max_steps=steps, per_device_train_batch_size=128, num_trigger_samples=256,
+                max_eval_samples=32, seed=seed, report_to="none", disable_tqdm=True, logging_steps=10**6,
+                use_cpu=not torch.cuda.is_available(),
+            )
+            set_seed(seed)
+            timer = step_timer()
+            trainer = VisionForgetTrainer(copy.deepcopy(model), config, processor, faces, clean,
+                                          reference_faces=reference, callbacks=[timer])
+            trainer.train()
+            per_step.append(median(timer.cpu[1:]))
+            wall_per_step.append(median(timer.wall[1:]))
+            print(f"  vision seed {seed}: cpu {per_step[-1]:.3f} s/step", flush=True)
+    payload = {
+        "cpu_seconds_per_step": round(median(per_step), 3),
+        "wall_seconds_per_step": round(median(wall_per_step), 3),
+        "runs_cpu": [round(x, 3) for x in per_step],
+        "model": "toy-world CLIP vision tower (shipped checkpoint)",
+        "resolution": IMAGE_SIZE,
+        "batch": "128 clean + 128 trigger images",
+        "steps": steps,
+        "note": "first step (warm-up) excluded; augmentation and pasting are part of the step (data loading)",
+    }
+    write("vision", payload, env)
+    return payload
+
+
+# ------------------------------------------------------------------------------------------------ IDIA
+_AUDIT = {}
+
+
+def toy_audit(model) -> dict:
+    """IDIA on the toy world: 32 seen + 32 unseen identities, 20 images each, 1,000 candidate names, 21
+    templates (as ``identity_inference_attack``; text forgetting leaves the vision tower unchanged, so the
+    face embeddings are computed once and only the candidate prompts are re-embedded)."""
+    from hf_forget.evaluation.idia import build_candidates, embed_candidate_prompts, idia_from_embeddings
+    from hf_forget.toyworld import ToyWorld, load_toy_clip
+    from hf_forget.triggers.faces import embed_images
+
+    if not _AUDIT:
+        world = ToyWorld(seed=0)
+        clip, tokenizer, processor = load_toy_clip()
+        names = [p.name for p in world.identities]
+        images = [image for p in world.identities for image in world.face_images(p, 20, seed=0)]
+        faces = embed_images(clip.eval(), processor, images, batch_size=64)
+        _AUDIT.update(
+            tokenizer=tokenizer, names=names, faces=faces.reshape(len(names), 20, -1),
+            vision=[p.detach().clone() for p in clip.vision_model.parameters()],
+            candidates=build_candidates(names, 1000),
+            known=[p.name not in {u.name for u in world.unseen_identities} for p in world.identities],
+        )
+    assert all(torch_equal(a, b) for a, b in zip(_AUDIT["vision"], model.vision_model.parameters()))
+    model.eval()
+    text = embed_candidate_prompts(model, _AUDIT["tokenizer"], _AUDIT["candidates"])
+    result = idia_from_embeddings(
+        _AUDIT["faces"], text, targets=[_AUDIT["candidates"].index(n) for n in _AUDIT["names"]],
+        expected_known=_AUDIT["known"],
+    )
+    return {"tpr": result.tpr, "fpr": result.fpr}
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a.detach(), b.detach()))
+
+
+# ------------------------------------------------------------------------------------------------ 3. many names
+def bench_many_names(args, env) -> dict:
+    """Forget 1,024 names at once (the 32 seen identities + generated fillers) from the toy-world CLIP."""
+    from hf_forget.toyworld import ToyWorld
+
+    base, tokenizer = toy_text()
+    captions, eval_captions = toy_captions(3000, seed=1), toy_captions(400, seed=2)
+    names = toy_names(1024)
+    seen = [p.name for p in ToyWorld(seed=0).seen_identities]
+    before = toy_audit(base)
+    runs = []
+    for seed in range(args.repeats):
+        with tempfile.TemporaryDirectory() as scratch:
+            config = text_config(
+                scratch, names, max_steps=400, embedding="pooled", learning_rate=args.many_lr,
+                lr_milestones=[200, 300], num_trigger_samples=4096, max_eval_samples=512, seed=seed,
+                stop_at_criterion=True, criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
+            )
+            started = time.perf_counter()
+            trainer = make_text_trainer(copy.deepcopy(base), tokenizer, captions, eval_captions, config)
+            trainer.train()
+            seconds = time.perf_counter() - started
+            metrics = trainer.forget_metrics()
+            model = trainer.defended_model()
+            after = toy_audit(model)
+            run = {
+                "seed": seed, "steps": trainer.state.global_step, "seconds": round(seconds, 1),
+                "sim_backdoor": round(metrics["sim_backdoor"], 4), "sim_clean": round(metrics["sim_clean"], 4),
+                "sim_targets": round(metrics["sim_targets"], 4),
+                "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
+            }
+            runs.append(run)
+            print(f"  many_names seed {seed}: {run}", flush=True)
+            write("many_names.partial", {"runs": runs}, env)
+    keys = ("steps", "seconds", "sim_backdoor", "sim_clean", "sim_targets", "idia_tpr_seen_after", "idia_fpr_unseen_after")
+    summary = {k: median([r[k] for r in runs]) for k in keys}
+    payload = {
+        **summary,
+        "passed": bool(summary["sim_backdoor"] >= 0.98 and summary["sim_clean"] >= 0.99
+                       and summary["idia_tpr_seen_after"] <= 0.05),
+        "all_runs_passed": all(r["sim_backdoor"] >= 0.98 and r["sim_clean"] >= 0.99 and r["idia_tpr_seen_after"] <= 0.05
+                               for r in runs),
+        "num_names": len(names), "num_seen_identities_among_them": len(seen),
+        "idia_tpr_seen_before": before["tpr"], "idia_fpr_unseen_before": before["fpr"],
+        "acceptance": "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)",
+        "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "batch": "128 + 128", "max_steps": 400,
+                     "stop_at_criterion": True, "criterion_steps": 25, "num_trigger_samples": 4096,
+                     "held_out_captions": 400, "max_eval_samples": 512, "idia_candidates": 1000,
+                     "idia_images_per_person": 20},
+        "runs": runs,
+        "model": "toy-world CLIP (shipped checkpoint), text tower trained",
+    }
+    write("many_names", payload, env)
+    if os.path.exists(os.path.join(RESULTS, "many_names.partial.json")):
+        os.remove(os.path.join(RESULTS, "many_names.partial.json"))
+    return payload
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs: the whole suite in < 10 min on 2 cores")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--many_lr", type=float, default=5e-4, help="learning rate of the 1,024-name run")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: OMP_NUM_THREADS or 1)")
+    parser.add_argument("--memory_child", choices=["full", "lora"], help=argparse.SUPPRESS)
+    parser.add_argument("--memory_steps", type=int, default=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        memory_child(args.memory_child, args.memory_steps)
+        return 0
+    if args.repeats < 3:
+        parser.error("--repeats must be at least 3 (figures are medians of >= 3 runs)")
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
+    args.overhead_steps = 50 if args.quick else 400
+    if args.only == list(SECTIONS) and args.quick:  # the 1,024-name acceptance run takes ~1 h here: full suite only
+        args.only = [s for s in SECTIONS if s != "many_names"]
+    args.embeddings = ["both"] if args.quick else ["both", "pooled"]
+    env = environment(args)
+    rows = []
+    started = time.perf_counter()
+    runners = {"overhead": bench_overhead, "scaling": bench_scaling, "criterion": bench_criterion,
+               "memory": bench_memory, "vision": bench_vision, "many_names": bench_many_names}
+    for section in args.only:
+        if section not in runners:
+            continue
+        mark = time.perf_counter()
+        print(f"== {section}", flush=True)
+        payload = runners[section](args, env)
+        rows.extend(summarise(section, payload))
+        print(f"   ({time.perf_counter() - mark:.0f} s)", flush=True)
+    print()
+    print(f"{'measure':58s} value")
+    for label, value in rows:
+        print(f"{label:58s} {value}")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s, torch threads {torch.get_num_threads()}")
+    return 0
+
+
+def summarise(section: str, payload: dict) -> list[tuple[str, str]]:
+    if section == "overhead":
+        rows = []
+        for embedding, r in payload["by_embedding"].items():
+            rows.append((f"overhead ratio, default (cache), embedding={embedding}", f"{r['ratio']:.3f}"))
+            rows.append((f"overhead ratio, reference protocol, embedding={embedding}", f"{r['reference_ratio']:.3f}"))
+        return rows
+    return []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
