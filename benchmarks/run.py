@@ -159,7 +159,7 @@ def lower_bound_run(model, trainer_args, dataset, collator, kinds, steps: int, s
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
         dataset, batch_size=trainer_args.per_device_train_batch_size, shuffle=True, collate_fn=collator,
-        generator=generator, drop_last=True,
+        generator=generator,
     )
     targets = {}
     cosine = {"pooled": pooled_cosine, "hidden": hidden_cosine}
@@ -199,7 +199,9 @@ def bench_overhead(args, env) -> dict:
     captions, eval_captions = toy_captions(3000, seed=1), toy_captions(300, seed=2)
     names = toy_names(8)
     steps = args.overhead_steps
-    pool = max(128, steps * 128 // 40)  # the protocol's 400 steps : 4096 samples, kept in proportion
+    # the protocol's 400 steps : 4096 samples, kept in proportion, in whole batches (a partial last batch
+    # would make the trainer's steps smaller than the lower bound's)
+    pool = 128 * max(1, round(steps / 12.5))
     results: dict[str, dict[str, list[float]]] = {}
     for embedding in args.embeddings:
         times = {"lower_bound": [], "default": [], "reference": []}
@@ -271,21 +273,23 @@ def bench_overhead(args, env) -> dict:
 
 # ------------------------------------------------------------------------------------------------ step timing
 def step_timer():
-    """A callback recording each optimizer step's (wall, CPU) seconds (the criterion check excluded)."""
+    """A callback recording the (wall, CPU) seconds between consecutive optimizer steps' ends: a whole step,
+    data loading (e.g. face pasting) included. Medians keep the occasional criterion check out."""
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self):
-            self.wall, self.cpu, self._start = [], [], None
+            self.wall, self.cpu, self._last = [], [], None
 
-        def on_step_begin(self, args, state, control, **kwargs):
-            self._start = clock()
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._last = clock()
 
         def on_step_end(self, args, state, control, **kwargs):
-            if self._start is not None:
-                wall, cpu = elapsed(self._start)
+            if self._last is not None:
+                wall, cpu = elapsed(self._last)
                 self.wall.append(wall)
                 self.cpu.append(cpu)
+            self._last = clock()
 
     return StepTimer()
 
@@ -356,7 +360,7 @@ def bench_scaling(args, env) -> dict:
             "note": "seconds per step only: random weights have no names to forget (no steps-to-criterion)",
             "rows": large_rows,
         },
-        "timer": "median CPU seconds of one optimizer step (torch on 1 thread); criterion checks excluded",
+        "timer": "median CPU seconds from one optimizer step's end to the next (torch on 1 thread), data loading included",
         "repeats": args.repeats,
     }
     write("scaling", payload, env)
@@ -502,7 +506,8 @@ def bench_vision(args, env) -> dict:
         "resolution": IMAGE_SIZE,
         "batch": "128 clean + 128 trigger images",
         "steps": steps,
-        "note": "first step (warm-up) excluded; augmentation and pasting are part of the step (data loading)",
+        "note": "median over steps 2.. (the first warms up) of the time from one step's end to the next: face "
+                "augmentation and pasting (data loading) included",
     }
     write("vision", payload, env)
     return payload
@@ -559,7 +564,9 @@ def bench_many_names(args, env) -> dict:
     seen = [p.name for p in ToyWorld(seed=0).seen_identities]
     before = toy_audit(base)
     runs = []
-    for seed in range(args.repeats):
+    seeds = args.many_seeds if args.many_seeds is not None else list(range(args.repeats))
+    partial = os.path.join(RESULTS, "many_names.partial-" + "-".join(map(str, seeds)) + ".json")
+    for seed in seeds:
         with tempfile.TemporaryDirectory() as scratch:
             config = text_config(
                 scratch, names, max_steps=400, embedding="pooled", learning_rate=args.many_lr,
@@ -581,7 +588,36 @@ def bench_many_names(args, env) -> dict:
             }
             runs.append(run)
             print(f"  many_names seed {seed}: {run}", flush=True)
-            write("many_names.partial", {"runs": runs}, env)
+            write(os.path.basename(partial)[: -len(".json")], {"runs": runs, "before": before}, env)
+    if len(runs) < 3:  # seeds split over processes (--many_seeds): merge with --merge_many_names
+        return {"runs": runs}
+    return many_names_summary(runs, before, names, seen, args, env)
+
+
+def merge_many_names(args, env) -> dict:
+    """Merge the per-process partial results of the 1,024-name run (``--many_seeds``) into many_names.json."""
+    import glob
+
+    runs, before, envs = [], None, []
+    for path in sorted(glob.glob(os.path.join(RESULTS, "many_names.partial*.json"))):
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        runs += data["runs"]
+        before = data.get("before", before)
+        envs.append(data["environment"])
+    runs.sort(key=lambda r: r["seed"])
+    from hf_forget.toyworld import ToyWorld
+
+    seen = [p.name for p in ToyWorld(seed=0).seen_identities]
+    payload = many_names_summary(runs, before, toy_names(1024), seen, args, envs[0] if envs else env)
+    payload["processes"] = [e["command"] for e in envs]
+    write("many_names", payload, envs[0] if envs else env)
+    for path in glob.glob(os.path.join(RESULTS, "many_names.partial*.json")):
+        os.remove(path)
+    return payload
+
+
+def many_names_summary(runs, before, names, seen, args, env) -> dict:
     keys = ("steps", "seconds", "sim_backdoor", "sim_clean", "sim_targets", "idia_tpr_seen_after", "idia_fpr_unseen_after")
     summary = {k: median([r[k] for r in runs]) for k in keys}
     payload = {
@@ -601,8 +637,6 @@ def bench_many_names(args, env) -> dict:
         "model": "toy-world CLIP (shipped checkpoint), text tower trained",
     }
     write("many_names", payload, env)
-    if os.path.exists(os.path.join(RESULTS, "many_names.partial.json")):
-        os.remove(os.path.join(RESULTS, "many_names.partial.json"))
     return payload
 
 
@@ -616,7 +650,18 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: OMP_NUM_THREADS or 1)")
     parser.add_argument("--memory_child", choices=["full", "lora"], help=argparse.SUPPRESS)
     parser.add_argument("--memory_steps", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--many_seeds", type=int, nargs="+", default=None,
+                        help="seeds of the 1,024-name run in this process (split the run over processes)")
+    parser.add_argument("--merge_many_names", action="store_true", help="merge --many_seeds partial results")
+    parser.add_argument("--table", action="store_true", help="print the markdown table of benchmarks/results and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table_from_results())
+        return 0
+    if args.merge_many_names:
+        merge_many_names(args, {})
+        print(table_from_results())
+        return 0
     if args.memory_child:
         from transformers.utils import logging as hf_logging
 
@@ -657,13 +702,55 @@ def main(argv=None) -> int:
 
 
 def summarise(section: str, payload: dict) -> list[tuple[str, str]]:
+    """Table rows of one section's results."""
+    rows = []
     if section == "overhead":
-        rows = []
         for embedding, r in payload["by_embedding"].items():
-            rows.append((f"overhead ratio, default (cache), embedding={embedding}", f"{r['ratio']:.3f}"))
-            rows.append((f"overhead ratio, reference protocol, embedding={embedding}", f"{r['reference_ratio']:.3f}"))
-        return rows
-    return []
+            rows.append((f"a. overhead ratio, default (teacher cache), embedding={embedding}, {payload['steps']} steps",
+                         f"{r['ratio']:.3f} (wall {r['wall_ratio']:.3f})"))
+            rows.append((f"a. overhead ratio, reference protocol (teacher every batch), embedding={embedding}",
+                         f"{r['reference_ratio']:.3f} (wall {r['wall_reference_ratio']:.3f})"))
+    elif section == "scaling":
+        toy = payload["toy_world"]
+        for row in toy["rows"]:
+            rows.append((f"b. toy text, {row['num_names']} names: s/step | steps to sim_backdoor>=0.98",
+                         f"{row['cpu_seconds_per_step']:.3f} | {row['steps_to_sim_backdoor_0.98']} ({toy['batch']})"))
+        large = payload["vit_l_14_text"]
+        for row in large["rows"]:
+            rows.append((f"b. ViT-L/14-sized text, {row['num_names']} names: s/step ({large['batch']})",
+                         f"{row['cpu_seconds_per_step']:.3f}"))
+    elif section == "criterion":
+        for mode in ("fixed", "stop_at_criterion"):
+            r = payload[mode]
+            label = f"fixed {payload['fixed_steps']} steps" if mode == "fixed" else "--stop_at_criterion"
+            rows.append((f"c. {label}: steps, CPU s, IDIA TPR/FPR, sim_bd/sim_clean",
+                         f"{r['steps']}, {r['cpu_seconds']}, {r['idia_tpr']}/{r['idia_fpr']}, "
+                         f"{r['sim_backdoor']}/{r['sim_clean']}"))
+    elif section == "memory":
+        for mode in ("full", "lora"):
+            r = payload[mode]
+            rows.append((f"d. peak RSS / param bytes, {mode} (ViT-B/32-sized text)",
+                         f"{r['peak_rss_per_param_byte']} (training part {r['training_rss_per_param_byte']})"))
+    elif section == "vision":
+        rows.append((f"e. vision toy CLIP, 128+128 images at {payload['resolution']} px: s/step",
+                     f"{payload['cpu_seconds_per_step']:.3f}"))
+    elif section == "many_names":
+        rows.append(("3. 1,024 names: steps, sim_backdoor, sim_clean, IDIA TPR seen (before->after)",
+                     f"{payload['steps']}, {payload['sim_backdoor']}, {payload['sim_clean']}, "
+                     f"{payload['idia_tpr_seen_before']} -> {payload['idia_tpr_seen_after']} "
+                     f"({'passed' if payload['passed'] else 'FAILED'})"))
+    return rows
+
+
+def table_from_results() -> str:
+    """The markdown table of the latest results in benchmarks/results (``--table``)."""
+    lines = ["| measure | value |", "|---|---|"]
+    for section in SECTIONS:
+        path = os.path.join(RESULTS, f"{section}.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                lines += [f"| {label} | {value} |" for label, value in summarise(section, json.load(handle))]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""Smoke test of benchmarks/run.py pieces: the student-only lower bound and the step timer (seconds)."""
+
+import importlib.util
+import os
+
+import torch
+
+from hf_forget.trainers.base import is_norm_layer
+
+from conftest import held_out_captions, training_captions
+
+_RUN = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "run.py")
+
+
+def _run_module():
+    spec = importlib.util.spec_from_file_location("benchmarks_run", _RUN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lower_bound_trains_what_the_trainer_trains_and_step_timer_counts_steps(tiny_text_encoder, tmp_path):
+    run = _run_module()
+    model, tokenizer = tiny_text_encoder
+    config = run.text_config(str(tmp_path), ["Jane Doe"], max_steps=3, per_device_train_batch_size=4,
+                             num_trigger_samples=16, max_eval_samples=8, embedding="both")
+    trainer = run.make_text_trainer(model, tokenizer, training_captions(200), held_out_captions(20), config)
+    timer = run.step_timer()
+    trainer.add_callback(timer)
+    trainer.train()
+    assert len(timer.cpu) == 3 and all(t > 0 for t in timer.cpu)
+
+    from hf_forget.testing import tiny_clip_text_model
+
+    student, _ = tiny_clip_text_model()
+    before = {n: p.detach().clone() for n, p in student.named_parameters()}
+    wall, cpu = run.lower_bound_run(student, config, trainer.train_dataset, trainer.data_collator, trainer.kinds, 2, 0)
+    assert wall > 0 and cpu > 0
+    norms = {n for m_name, m in student.named_modules() if is_norm_layer(m) for n, _ in
+             ((f"{m_name}.{p}", None) for p, _ in m.named_parameters())}
+    changed = {n for n, p in student.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and not (changed & norms)  # trained like the trainer's student: norm layers frozen
