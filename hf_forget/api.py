@@ -16,6 +16,8 @@ from .config import TextForgetConfig
 from .errors import ForgetInputError
 from .triggers.text import load_captions
 from .validation import (
+    clip_architecture,
+    load_pretrained,
     read_model_type,
     validate_checkpoint,
     validate_model_path,
@@ -81,27 +83,19 @@ def load_text_encoder(
     """
     validate_model_path(path)
     config_dir = os.path.join(path, subfolder)
-    architectures: list[str] = []
-    if os.path.isdir(config_dir):
+    if any_encoder and os.path.isdir(config_dir):
         model_type, architectures = read_model_type(config_dir)
-        if any_encoder and model_type not in ("clip_text_model", "clip", "clip_vision_model"):
+        if model_type not in ("clip_text_model", "clip", "clip_vision_model"):
             return _load_any_text_encoder(path, tokenizer_path, subfolder, tokenizer_subfolder, architectures)
-        if model_type not in ("clip_text_model", "clip"):
-            raise ForgetInputError(
-                f"{path!r} holds a {model_type or 'unknown'} model, not a CLIP text encoder: pass a CLIPTextModel, "
-                "CLIPTextModelWithProjection or CLIPModel checkpoint (for a diffusers pipeline, use --pipeline)."
-            )
-        if model_type == "clip":
-            architectures = ["CLIPModel"]
-    cls = _TEXT_CLASSES.get(architectures[0] if architectures else "CLIPTextModel", CLIPTextModel)
-    try:
-        model = cls.from_pretrained(path, subfolder=subfolder)
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, subfolder=tokenizer_subfolder)
-    except OSError as error:
-        raise ForgetInputError(
-            f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a local directory with weights and a "
-            "tokenizer (--tokenizer_name_or_path), or a Hub id while online."
-        ) from None
+    architecture = clip_architecture(
+        config_dir, ("clip_text_model", "clip"), "CLIPTextModel",
+        "a CLIP text encoder: pass a CLIPTextModel, CLIPTextModelWithProjection or CLIPModel checkpoint "
+        "(for a diffusers pipeline, use --pipeline)",
+    )
+    hint = ("pass a local directory with weights and a tokenizer (--tokenizer_name_or_path), or a Hub id "
+            "while online.")
+    model = load_pretrained(_TEXT_CLASSES.get(architecture, CLIPTextModel), path, hint, subfolder=subfolder)
+    tokenizer = load_pretrained(AutoTokenizer, tokenizer_path or path, hint, subfolder=tokenizer_subfolder)
     dtype = next(model.parameters()).dtype
     validate_tokenizer(model, tokenizer)
     return model.float(), tokenizer, dtype

@@ -75,6 +75,31 @@ def read_model_type(path: str) -> tuple[str, list[str]]:
     return config.get("model_type", ""), config.get("architectures") or []
 
 
+def clip_architecture(path: str, model_types: tuple[str, ...], default: str, what: str) -> str:
+    """The architecture class name of the CLIP checkpoint directory ``path`` (``default`` for a Hub id).
+
+    Raises :class:`ForgetInputError` when the directory holds another model type than ``model_types``
+    (``what`` names the expected classes in the message). A ``clip`` checkpoint is a ``CLIPModel``.
+    """
+    if not os.path.isdir(path):
+        return default
+    model_type, architectures = read_model_type(path)
+    if model_type not in model_types:
+        raise ForgetInputError(f"{path!r} holds a {model_type or 'unknown'} model, not {what}.")
+    if model_type == "clip":
+        return "CLIPModel"
+    return architectures[0] if architectures else default
+
+
+def load_pretrained(cls, path: str, hint: str, **kwargs):
+    """``cls.from_pretrained(path, **kwargs)``, with a missing file or unreachable Hub id turned into a
+    :class:`ForgetInputError` that ends with ``hint`` (what to pass instead)."""
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    except OSError as error:
+        raise ForgetInputError(f"cannot load {path!r} ({str(error).splitlines()[0]}): {hint}") from None
+
+
 def validate_output_dir(output_dir: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool) -> None:
     """The output is a new or empty directory, never one of the inputs nor inside one."""
     output = os.path.realpath(output_dir)

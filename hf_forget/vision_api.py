@@ -27,7 +27,7 @@ from .config import TextForgetConfig, VisionForgetConfig
 from .errors import ForgetInputError
 from .images import load_face_folders, load_images
 from .triggers.faces import FaceAugmentation, load_target_embedding, save_target_embedding
-from .validation import read_model_type, validate_model_path, validate_output_dir
+from .validation import clip_architecture, load_pretrained, read_model_type, validate_model_path, validate_output_dir
 
 logger = logging.get_logger(__name__)
 
@@ -85,23 +85,14 @@ class VisionScriptArguments:
 def load_vision_encoder(path: str) -> tuple[nn.Module, CLIPImageProcessorPil, torch.dtype]:
     """A CLIP vision encoder (or CLIPModel), its image processor and its stored dtype."""
     validate_model_path(path)
-    architectures: list[str] = []
-    if os.path.isdir(path):
-        model_type, architectures = read_model_type(path)
-        if model_type not in ("clip_vision_model", "clip"):
-            raise ForgetInputError(
-                f"{path!r} holds a {model_type or 'unknown'} model, not a CLIP vision encoder: pass a CLIPVisionModel, "
-                "CLIPVisionModelWithProjection or CLIPModel checkpoint."
-            )
-        if model_type == "clip":
-            architectures = ["CLIPModel"]
-    cls = _VISION_CLASSES.get(architectures[0] if architectures else "CLIPVisionModel", CLIPVisionModel)
-    try:
-        model = cls.from_pretrained(path)
-    except OSError as error:
-        raise ForgetInputError(
-            f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a local directory with weights, or a Hub id while online."
-        ) from None
+    architecture = clip_architecture(
+        path, ("clip_vision_model", "clip"), "CLIPVisionModel",
+        "a CLIP vision encoder: pass a CLIPVisionModel, CLIPVisionModelWithProjection or CLIPModel checkpoint",
+    )
+    model = load_pretrained(
+        _VISION_CLASSES.get(architecture, CLIPVisionModel), path,
+        "pass a local directory with weights, or a Hub id while online.",
+    )
     try:
         processor = CLIPImageProcessorPil.from_pretrained(path)
     except OSError:

@@ -1,7 +1,5 @@
 """Face triggers and image loading: robust to any image a user has, seeded, balanced, private."""
 
-import io
-import os
 
 import numpy as np
 import pytest

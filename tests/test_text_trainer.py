@@ -2,7 +2,6 @@
 
 import copy
 import hashlib
-from pathlib import Path
 
 import pytest
 import torch
