@@ -5,12 +5,19 @@ import random
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The models here are tiny: one thread each is as fast as two, and immune to oversubscription when a test
+# starts subprocesses (CLI, accelerate launch, torchrun) or the cores are shared. Measured on a busy 2-core
+# machine: the three longest tests took 970 s with torch's default two threads, 32 s with one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import huggingface_hub.constants  # noqa: E402
 
 huggingface_hub.constants.HF_HUB_OFFLINE = True  # read at import time: patch the constant too
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 from hf_forget.testing import tiny_clip_text_model  # noqa: E402
 
