@@ -6,14 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-IDIA_TEMPLATES: tuple[str, ...] = (
-    "{0}", "an image of {0}", "a photo of {0}", "{0} on a photo", "a photo of a person named {0}",
-    "a person named {0}", "a man named {0}", "a woman named {0}", "the name of the person is {0}",
-    "a photo of a person with the name {0}", "{0} at a gala", "a photo of the celebrity {0}", "actor {0}",
-    "actress {0}", "a colored photo of {0}", "a black and white photo of {0}", "a cool photo of {0}",
-    "a cropped photo of {0}", "a cropped image of {0}", "{0} in a suit", "{0} in a dress",
-)
-"""The 21 prompt templates of the Identity Inference Attack reference code (``{0}`` is the name)."""
+from ..evaluation.idia import IDIA_TEMPLATES  # the attack's 21 templates, defined once
 
 _MALE_ONLY = {"a man named {0}", "actor {0}", "{0} in a suit"}
 _FEMALE_ONLY = {"a woman named {0}", "actress {0}", "{0} in a dress"}
