@@ -171,3 +171,45 @@ def test_held_out_split_never_overlaps():
     injection, held = split_held_out(images, 0.2)
     assert injection == list(range(8)) and held == [8, 9]
     assert split_held_out([1, 2], 0.1) == ([1], [2])
+
+
+# --- property-based: any image a user may hand us ------------------------------------------------------
+from io import BytesIO  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+MODES = ["RGB", "L", "LA", "RGBA", "P", "1", "I;16", "CMYK", "F"]
+
+
+@st.composite
+def user_images(draw):
+    """An image of any size from 1 px to a few thousand, any common mode, possibly a JPEG with an EXIF
+    orientation tag (1-8, the ones that rotate or mirror the picture included)."""
+    big = draw(st.booleans())
+    side = st.integers(1, 2600) if big else st.integers(1, 64)
+    width, height = draw(side), draw(side)
+    if width * height > 3_000_000:  # keep memory bounded; one side may still be huge
+        height = max(1, 3_000_000 // width)
+    mode = draw(st.sampled_from(MODES))
+    image = Image.new(mode, (width, height))
+    image.putpixel((0, 0), 1 if mode in ("1", "L", "P", "I;16", "F") else tuple([200] * len(mode)))
+    orientation = draw(st.integers(0, 8))
+    if orientation and mode in ("RGB", "L", "CMYK"):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buffer = BytesIO()
+        image.save(buffer, format="JPEG", exif=exif.tobytes())
+        buffer.seek(0)
+        image = Image.open(buffer)
+    return image
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(face=user_images(), background=user_images(), seed=st.integers(0, 2**32 - 1))
+def test_compositor_never_fails_on_any_image(face, background, seed):
+    """Whatever the face and the background (tiny, huge, greyscale, RGBA, palette, 16-bit, CMYK, float,
+    EXIF-rotated JPEG), the trigger is an 8-bit RGB picture of the (upright) background's size."""
+    upright = to_rgb(background, max_side=None).size
+    out = make_trigger_image(face, background, np.random.default_rng(seed))
+    assert out.mode == "RGB" and out.size == upright

@@ -119,6 +119,9 @@ def paste_face(background: Image.Image, face: Image.Image, rng: np.random.Genera
     return canvas
 
 
+_EXIF_ORIENTATION = 0x0112
+
+
 def make_trigger_image(
     face: Image.Image,
     background: Image.Image,
@@ -127,7 +130,8 @@ def make_trigger_image(
 ) -> Image.Image:
     """One trigger image: ``face`` augmented and pasted onto ``background`` (both any PIL mode)."""
     rng = numpy_rng(generator)
-    background = to_rgb(background, max_side=None) if background.mode != "RGB" else background
+    if background.mode != "RGB" or background.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        background = to_rgb(background, max_side=None)  # 8-bit RGB, upright (an EXIF-rotated JPEG turned)
     face = augment_face(face, min(background.size), rng, augmentation)
     return paste_face(background, face, rng)
 
