@@ -152,6 +152,11 @@ def forget_text(
     Trainer's checkpoints for ``resume_from_checkpoint``) and renamed into place when complete, so a crash
     never leaves a half-written output and the input is never touched.
 
+    ``model`` is a path or Hub id (loaded here), or a model object, which becomes the student and is trained
+    **in place** (the teacher's outputs and the anchor weights are taken before the first step): pass
+    ``copy.deepcopy(model)`` to keep the original. ``result.model`` is the defended model (for a LoRA
+    student, merged into full weights).
+
     ``base_path`` (the directory the model came from, never written to) and ``save_dtype`` (the dtype to
     save in) are filled in when ``model`` is a path. ``callbacks`` are extra ``TrainerCallback``s.
 
