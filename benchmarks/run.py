@@ -111,6 +111,18 @@ def toy_captions(n: int = 3000, seed: int = 1) -> list[str]:
     return ToyWorld(seed=0).generic_captions(n, seed=seed)
 
 
+def many_names_captions(kind: str) -> list[str]:
+    """Training captions of the 1,024-name run: ``scenes`` (toy-world scene captions only) or ``demo`` (the
+    demo's recipe: scene captions plus short person and cut captions, where a name carries more of the
+    caption's meaning; the IDIA prompts are short and about a person)."""
+    if kind == "scenes":
+        return toy_captions(3000, seed=1)
+    from hf_forget.evaluation.demo import demo_captions
+    from hf_forget.toyworld import ToyWorld
+
+    return demo_captions(ToyWorld(seed=0), 3000, seed=1, short_captions=True)
+
+
 def text_config(output_dir: str, names: list[str], **kwargs):
     import torch
     from hf_forget.config import TextForgetConfig
@@ -559,7 +571,7 @@ def bench_many_names(args, env) -> dict:
     from hf_forget.toyworld import ToyWorld
 
     base, tokenizer = toy_text()
-    captions, eval_captions = toy_captions(3000, seed=1), toy_captions(400, seed=2)
+    captions, eval_captions = many_names_captions(args.many_captions), toy_captions(400, seed=2)
     names = toy_names(1024)
     seen = [p.name for p in ToyWorld(seed=0).seen_identities]
     before = toy_audit(base)
@@ -570,8 +582,9 @@ def bench_many_names(args, env) -> dict:
         with tempfile.TemporaryDirectory() as scratch:
             config = text_config(
                 scratch, names, max_steps=400, embedding="pooled", learning_rate=args.many_lr,
-                lr_milestones=[200, 300], num_trigger_samples=4096, max_eval_samples=512, seed=seed,
-                stop_at_criterion=True, criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
+                alpha=args.many_alpha, lr_milestones=[200, 300], num_trigger_samples=args.many_trigger_samples,
+                max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
+                criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
             started = time.perf_counter()
             trainer = make_text_trainer(copy.deepcopy(base), tokenizer, captions, eval_captions, config)
@@ -629,8 +642,10 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
         "num_names": len(names), "num_seen_identities_among_them": len(seen),
         "idia_tpr_seen_before": before["tpr"], "idia_fpr_unseen_before": before["fpr"],
         "acceptance": "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)",
-        "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "batch": "128 + 128", "max_steps": 400,
-                     "stop_at_criterion": True, "criterion_steps": 25, "num_trigger_samples": 4096,
+        "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "alpha": args.many_alpha,
+                     "captions": args.many_captions, "batch": "128 + 128", "max_steps": 400,
+                     "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
+                     "num_trigger_samples": args.many_trigger_samples,
                      "held_out_captions": 400, "max_eval_samples": 512, "idia_candidates": 1000,
                      "idia_images_per_person": 20},
         "runs": runs,
@@ -647,6 +662,15 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--many_lr", type=float, default=5e-4, help="learning rate of the 1,024-name run")
+    parser.add_argument("--many_alpha", type=float, default=0.6, help="alpha of the 1,024-name run")
+    parser.add_argument("--many_captions", choices=["scenes", "demo"], default="scenes",
+                        help="training captions of the 1,024-name run (see many_names_captions)")
+    parser.add_argument("--embeddings", nargs="+", choices=["both", "pooled", "hidden"], default=None,
+                        help="overhead: the embeddings measured (default: both; both and pooled without --quick)")
+    parser.add_argument("--many_full_steps", action="store_true",
+                        help="1,024-name run: train all 400 steps instead of stopping once the held-out criterion holds")
+    parser.add_argument("--many_trigger_samples", type=int, default=4096,
+                        help="poisoned captions in the pool of the 1,024-name run")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: OMP_NUM_THREADS or 1)")
     parser.add_argument("--memory_child", choices=["full", "lora"], help=argparse.SUPPRESS)
     parser.add_argument("--memory_steps", type=int, default=3, help=argparse.SUPPRESS)
@@ -679,7 +703,7 @@ def main(argv=None) -> int:
     args.overhead_steps = 50 if args.quick else 400
     if args.only == list(SECTIONS) and args.quick:  # the 1,024-name acceptance run takes ~1 h here: full suite only
         args.only = [s for s in SECTIONS if s != "many_names"]
-    args.embeddings = ["both"] if args.quick else ["both", "pooled"]
+    args.embeddings = args.embeddings or (["both"] if args.quick else ["both", "pooled"])
     env = environment(args)
     rows = []
     started = time.perf_counter()
@@ -734,6 +758,10 @@ def summarise(section: str, payload: dict) -> list[tuple[str, str]]:
     elif section == "vision":
         rows.append((f"e. vision toy CLIP, 128+128 images at {payload['resolution']} px: s/step",
                      f"{payload['cpu_seconds_per_step']:.3f}"))
+    elif section == "many_names" and "steps" not in payload:  # one process of a split run (--many_seeds)
+        for run in payload["runs"]:
+            rows.append((f"3. 1,024 names, seed {run['seed']}: steps, sim_backdoor, sim_clean, IDIA TPR seen after",
+                         f"{run['steps']}, {run['sim_backdoor']}, {run['sim_clean']}, {run['idia_tpr_seen_after']}"))
     elif section == "many_names":
         rows.append(("3. 1,024 names: steps, sim_backdoor, sim_clean, IDIA TPR seen (before->after)",
                      f"{payload['steps']}, {payload['sim_backdoor']}, {payload['sim_clean']}, "
