@@ -21,6 +21,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from transformers import CLIPImageProcessorPil, CLIPModel
 
+from hf_forget.encoders import encode_images
 from hf_forget.toyworld import ToyWorld, toy_clip_path
 
 
@@ -35,8 +36,8 @@ def pixel_contrast(images) -> np.ndarray:
 @torch.no_grad()
 def tower_features(model, processor, images) -> tuple[np.ndarray, np.ndarray]:
     pixel_values = processor(images=images, return_tensors="pt").pixel_values
-    pooled = model.vision_model(pixel_values=pixel_values).pooler_output
-    return pooled.numpy(), model.visual_projection(pooled).numpy()
+    pooled = encode_images(model.vision_model, pixel_values)  # the tower's pooler output
+    return pooled.numpy(), encode_images(model, pixel_values).numpy()  # the projected CLIP embedding
 
 
 def main() -> int:
