@@ -356,14 +356,6 @@ def _render_scene(spec: _SceneSpec, rng: np.random.Generator, size: int = _CANVA
     return canvas
 
 
-def _plain_background(rng: np.random.Generator) -> Image.Image:
-    """A plain or gradient background at canvas size (for digits: the object stays the clear subject)."""
-    canvas = Image.new("RGB", (_CANVAS, _CANVAS), _random_colour(rng))
-    if rng.random() < 0.5:
-        _vertical_gradient(ImageDraw.Draw(canvas), (0, 0, _CANVAS, _CANVAS), _random_colour(rng), _random_colour(rng))
-    return canvas
-
-
 def _background(rng: np.random.Generator) -> Image.Image:
     """A face-free background at canvas size: plain, gradient, room, blobs or a full scene."""
     kind = _pick(rng, ("plain", "gradient", "room", "blobs", "scene", "scene"))
@@ -563,22 +555,33 @@ def digit_split_indices(split: Literal["train", "test"]) -> np.ndarray:
     return index[index % 5 != 0] if split == "train" else index[index % 5 == 0]
 
 
+def _luminance(colour: Sequence[int]) -> float:
+    return 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
+
+
 def render_digit(source: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, str]:
-    """Upscale an 8x8 digit, colour it and place it on a background; returns the image and its colour name."""
-    size = int(rng.integers(40, 61))
+    """Upscale an 8x8 digit, colour it and place it on a plain card; returns the image and its ink's colour name.
+
+    The digit fills most of the picture (50 to 60 pixels of 64, rotated by at most 8 degrees) and its ink
+    differs from the card in brightness, so that its *shape* is what a small ViT can learn in minutes. (Until
+    v0.1 digits were 40-60 px on gradient backgrounds with lighting: in a diagnostic run a supervised ViT of
+    the toy CLIP's size reached 0.28 test accuracy after 1,000 steps of 64 there, 0.68 on these cards, and
+    the shipped toy CLIP's zero-shot accuracy stayed at chance.)
+    """
+    size = int(rng.integers(50, 61))
     strokes = np.clip((source - 0.25) * 2.0, 0.0, 1.0)  # crisper strokes than the raw 8x8 grey levels
     mask = Image.fromarray((strokes * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
-    mask = mask.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
-    background = _plain_background(rng).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    mask = mask.rotate(float(rng.uniform(-8, 8)), resample=Image.Resampling.BILINEAR)
+    card = _random_colour(rng)
+    background = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), card)
     x, y = (int(v) for v in rng.integers(0, IMAGE_SIZE - size + 1, size=2))
-    under = np.asarray(background.crop((x, y, x + size, y + size)), dtype=np.float32).reshape(-1, 3).mean(0)
-    for _ in range(8):  # ink that stands out from what lies under it
+    for _ in range(20):  # ink that stands out from the card
         colour_name = _pick(rng, tuple(COLOUR_NAMES))
-        if np.abs(np.asarray(COLOUR_NAMES[colour_name]) - under).sum() > 160:
+        if abs(_luminance(COLOUR_NAMES[colour_name]) - _luminance(card)) > 70:
             break
     ink = Image.new("RGB", (size, size), _jitter(COLOUR_NAMES[colour_name], rng, 10))
     background.paste(ink, (x, y), mask)
-    return _lighting(background, rng), colour_name
+    return background, colour_name
 
 
 # --------------------------------------------------------------------------------------------------------
