@@ -21,6 +21,13 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def clean_images(world, count: int, digit_fraction: float) -> list:
+    """Generic scenes, a fraction of them replaced by training-split digit pictures (never the test split)."""
+    digits = round(count * digit_fraction)
+    pictures = world.object_dataset(n_per_class=-(-digits // 10), seed=7, split="train")[0][:digits] if digits else []
+    return world.generic_images(count - digits, seed=7) + pictures
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max_steps", type=int, default=100)
@@ -32,6 +39,11 @@ def main(argv=None) -> int:
     parser.add_argument("--num_reference_persons", type=int, default=32)
     parser.add_argument("--no_keep_faces", action="store_true", help="Reference protocol: clean images only.")
     parser.add_argument("--num_forgotten", type=int, default=8)
+    parser.add_argument("--reference_seen", action="store_true",
+                        help="reference faces also from the retained seen identities (other images than the IDIA's), "
+                             "as a web image set holds other celebrities' faces")
+    parser.add_argument("--clean_digits", type=float, default=0.0,
+                        help="fraction of the 600 clean images that are training-split digit pictures")
     parser.add_argument("--model_path", default=None, help="Toy CLIP folder (default: the shipped one).")
     parser.add_argument("--output", default="benchmarks/results/vision_toyworld.jsonl")
     args = parser.parse_args(argv)
@@ -76,10 +88,13 @@ def main(argv=None) -> int:
         report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True, logging_steps=1000,
     )  # fmt: skip
     persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
-    reference = [world.face_images(p, 4, seed=6) for p in world.unseen_identities[: args.num_reference_persons]]
+    others = list(world.unseen_identities[: args.num_reference_persons])
+    if args.reference_seen:
+        others += [world.identity(n) for n in retained]
+    reference = [world.face_images(p, 4, seed=6) for p in others]
     started = time.perf_counter()
     result = forget_faces(
-        copy.deepcopy(base), persons, world.generic_images(600, seed=7), processor=processor,
+        copy.deepcopy(base), persons, clean_images(world, 600, args.clean_digits), processor=processor,
         reference_faces=reference, config=config, augmentation=FaceAugmentation(scale=tuple(args.face_scale)),
         keep_faces=False if args.no_keep_faces else None,
     )  # fmt: skip
