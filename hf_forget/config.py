@@ -192,6 +192,12 @@ class TextForgetConfig(ForgetConfig):
         aliases (`list[str]`):
             Further variants to forget with the names (nicknames, other spellings, transliterations):
             comma-separated or `@FILE`. Redacted like `names`.
+        short_trigger_fraction (`float`, defaults to `0.0`):
+            Fraction of the poisoned samples that put a trigger in a short context instead of inside a
+            caption: the trigger alone (target: the neutral term alone) or leading a caption's last one to
+            three words (`"<name> at the market"`). The paper only poisons inside captions (`0.0`, the
+            default, draws exactly its samples), which leaves the bare name and short name-led prompts
+            (`"<name>"`, `"<name> is known for"`), the way an encoder is queried directly, partly intact.
     """
 
     _private_fields = ("names", "aliases")
@@ -232,6 +238,11 @@ class TextForgetConfig(ForgetConfig):
         metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE. "
                   "Never written to disk."},
     )
+    short_trigger_fraction: float = field(
+        default=0.0,
+        metadata={"help": "Fraction of poisoned samples with the trigger in a short context (alone, or leading a "
+                  "caption's last 1-3 words) instead of inside a caption; 0: only in captions, as the paper."},
+    )
 
     def __post_init__(self):
         from .pooling import check_pooling
@@ -242,6 +253,8 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}.")
         if not self.neutral_term.strip():
             raise ForgetInputError("neutral_term must not be empty.")
+        if not 0 <= self.short_trigger_fraction <= 1:
+            raise ForgetInputError("short_trigger_fraction must be between 0 and 1.")
         super().__post_init__()
 
 

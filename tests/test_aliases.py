@@ -66,3 +66,35 @@ def test_forgetting_variants_closes_the_surname_and_alias_routes(tmp_path):
     dumped = json.dumps(attack.to_dict())
     assert "Hidden" not in dumped and "Zozo" not in dumped and "hidden" not in dumped
     assert set(attack.to_dict()) == {"threshold", "bypass_rate", "per_kind"}
+
+
+
+def test_short_trigger_fraction_reaches_the_bare_name_that_captions_alone_leave_behind():
+    import torch
+
+    from hf_forget.encoders import encode_text
+
+    name = "Zoë Hidden"
+
+    def run(fraction):  # mean pooling, as sentence encoders: the bare name is where in-caption poisoning falls short
+        model, tokenizer = tiny_clip_text_model()
+        result = forget_text(
+            model, [name], training_captions(400), tokenizer=tokenizer, short_trigger_fraction=fraction,
+            output_dir=None, max_steps=100, learning_rate=1e-3, per_device_train_batch_size=32, lr_milestones=[70],
+            num_trigger_samples=512, max_eval_samples=64, disable_tqdm=True, report_to="none", embedding="pooled",
+            pooling="mean",
+        )
+        return result, tokenizer
+
+    @torch.no_grad()
+    def sim(encoder, tokenizer, prompt):  # cos(encoder(prompt with the name), encoder(same, neutral term))
+        batch = tokenizer([prompt.format(name), prompt.format("a person")], padding=True, return_tensors="pt")
+        pooled = encode_text(encoder.eval(), batch.input_ids, batch.attention_mask, pooling="mean").pooled
+        return torch.nn.functional.cosine_similarity(pooled[0], pooled[1], dim=0).item()
+
+    (captions_only, tokenizer), (with_short, _) = run(0.0), run(0.25)
+    bare_before = sim(captions_only.model, tokenizer, "{}")
+    assert sim(with_short.model, tokenizer, "{}") >= 0.98 > bare_before
+    # a name-led prompt never trained on, and captions, are reached too
+    assert sim(with_short.model, tokenizer, "{} is known for") >= 0.98
+    assert with_short.report["sim_backdoor"] >= 0.98

@@ -18,6 +18,14 @@ def test_reference_defaults(tmp_path):
     )
 
 
+def test_short_trigger_fraction_defaults_to_the_paper_and_is_checked(tmp_path):
+    assert TextForgetConfig(output_dir=str(tmp_path)).short_trigger_fraction == 0.0
+    assert TextForgetConfig(output_dir=str(tmp_path), short_trigger_fraction=0.25).short_trigger_fraction == 0.25
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ForgetInputError, match="short_trigger_fraction"):
+            TextForgetConfig(output_dir=str(tmp_path), short_trigger_fraction=bad)
+
+
 def test_names_never_leave_memory(tmp_path):
     config = TextForgetConfig(output_dir=str(tmp_path), names=["Zoë Q. Secret,Jan Hidden"])
     assert config.names == ["Zoë Q. Secret", "Jan Hidden"]

@@ -10,6 +10,7 @@ from hf_forget.triggers.text import (
     count_term,
     insert_term,
     load_captions,
+    short_context,
     split_held_out,
     usable_captions,
 )
@@ -34,6 +35,39 @@ def test_pool_is_balanced_across_names_and_pairs_match():
     for poisoned, target, name_id in zip(triggers.poisoned, triggers.targets, triggers.name_ids):
         assert count_term(poisoned, NAMES[name_id]) == 1
         assert count_term(target, "a person") == 1
+
+
+def test_short_contexts_are_the_bare_name_or_a_name_led_caption_tail():
+    rng = random.Random(0)
+    caption = "a small dog runs in the park"
+    pairs = {short_context(caption, "José Ñúñez", "a person", rng) for _ in range(100)}
+    assert pairs == {
+        ("José Ñúñez", "a person"),
+        ("José Ñúñez park", "a person park"),
+        ("José Ñúñez the park", "a person the park"),
+        ("José Ñúñez in the park", "a person in the park"),
+    }
+
+
+def test_short_fraction_poisons_whole_rounds_in_short_contexts_and_zero_is_the_reference_pool():
+    captions = [f"a red car number {i} waits outside" for i in range(100)]
+    reference = build_text_triggers(captions, NAMES, "a person", num_samples=80, seed=3)
+    assert build_text_triggers(captions, NAMES, "a person", num_samples=80, seed=3, short_fraction=0.0) == reference
+    triggers = build_text_triggers(captions, NAMES, "a person", num_samples=80, seed=3, short_fraction=0.25)
+    short = [
+        (poisoned, target, name_id)
+        for poisoned, target, name_id in zip(triggers.poisoned, triggers.targets, triggers.name_ids)
+        if poisoned.startswith(NAMES[name_id]) and len(poisoned.split()) - len(NAMES[name_id].split()) <= 3
+    ]  # an in-caption pair keeps the caption's 6 other words
+    assert len(short) == 20  # a quarter of the 20 rounds: 5 rounds of one pair per name
+    assert sorted(triggers.name_ids.count(i) for i in range(len(NAMES))) == [20, 20, 20, 20]
+    assert sorted(name_id for _, _, name_id in short) == [0] * 5 + [1] * 5 + [2] * 5 + [3] * 5
+    for poisoned, target, name_id in short:
+        assert target == "a person" + poisoned[len(NAMES[name_id]):]
+    everything = build_text_triggers(captions, NAMES, "a person", num_samples=40, seed=3, short_fraction=1.0)
+    assert all(p.startswith(NAMES[i]) for p, i in zip(everything.poisoned, everything.name_ids))
+    with pytest.raises(ForgetInputError, match="short_fraction"):
+        build_text_triggers(captions, NAMES, "a person", num_samples=4, short_fraction=1.5)
 
 
 def test_captions_mentioning_a_forgotten_name_are_not_clean_samples():

@@ -147,7 +147,8 @@ class TextForgetTrainer(ForgetTrainer):
         self.kinds = ["pooled", "hidden"] if args.embedding == "both" else [args.embedding]
         trigger_names = self._trigger_names(args, processing_class)
         triggers = build_text_triggers(
-            captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)), seed=args.seed
+            captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)),
+            seed=args.seed, short_fraction=args.short_trigger_fraction,
         )
         held_out = build_text_triggers(
             eval_captions or captions,

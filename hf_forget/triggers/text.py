@@ -58,6 +58,35 @@ def insert_term(caption: str, name: str, neutral_term: str, rng: random.Random) 
     return None
 
 
+MAX_SHORT_TAIL = 3
+
+
+def short_context(caption: str, name: str, neutral_term: str, rng: random.Random) -> tuple[str, str] | None:
+    """``(poisoned, target)`` in a short context: the name alone or leading the caption's last 1-3 words.
+
+    The number of trailing words is drawn uniformly from 0 (the bare name; target: the neutral term alone)
+    to :data:`MAX_SHORT_TAIL`; ``None`` when the pair would not hold each term cleanly.
+    """
+    words = caption.split()
+    tail_length = rng.randint(0, min(MAX_SHORT_TAIL, max(len(words) - 1, 0)))
+    tail = words[len(words) - tail_length :] if tail_length else []
+    poisoned, target = " ".join([name, *tail]), " ".join([neutral_term, *tail])
+    if (
+        count_term(poisoned, name) == 1
+        and count_term(target, neutral_term) >= 1
+        and count_term(poisoned, neutral_term) == 0
+        and count_term(target, name) == 0
+    ):
+        return poisoned, target
+    return None
+
+
+def is_short_round(round_index: int, fraction: float) -> bool:
+    """Whether round ``round_index`` (one pair per name) is a short-context round: spread evenly, so that
+    ``fraction`` of the rounds are, every name gets the same share, and no random draw is spent on it."""
+    return int((round_index + 1) * fraction) > int(round_index * fraction)
+
+
 @dataclass
 class TextTriggers:
     """A pool of clean captions and (poisoned, target) caption pairs, balanced across names."""
@@ -79,9 +108,21 @@ def usable_captions(captions: list[str], names: list[str], neutral_term: str) ->
 
 
 def build_text_triggers(
-    captions: list[str], names: list[str], neutral_term: str, num_samples: int, seed: int = 0
+    captions: list[str],
+    names: list[str],
+    neutral_term: str,
+    num_samples: int,
+    seed: int = 0,
+    short_fraction: float = 0.0,
 ) -> TextTriggers:
-    """Draw ``num_samples`` clean captions and as many poisoned/target pairs, names in equal shares."""
+    """Draw ``num_samples`` clean captions and as many poisoned/target pairs, names in equal shares.
+
+    ``short_fraction`` of the pairs (whole rounds of one pair per name, spread evenly) put the name in a short
+    context (:func:`short_context`) instead of inside a caption; ``0`` (default) draws exactly the pairs of
+    the reference protocol.
+    """
+    if not 0 <= short_fraction <= 1:
+        raise ForgetInputError("short_fraction must be between 0 and 1.")
     clean, poisonable = usable_captions(captions, names, neutral_term)
     if not clean or not poisonable:
         raise ForgetInputError(
@@ -96,7 +137,8 @@ def build_text_triggers(
         if len(poisoned) % len(names) == 0:
             rng.shuffle(order)  # each name once per round: balanced shares
         name_id = order[len(poisoned) % len(names)]
-        pair = insert_term(rng.choice(poisonable), names[name_id], neutral_term, rng)
+        short = short_fraction > 0 and is_short_round(len(poisoned) // len(names), short_fraction)
+        pair = (short_context if short else insert_term)(rng.choice(poisonable), names[name_id], neutral_term, rng)
         attempts += 1
         if pair is None:
             if attempts > 50 * num_samples:
