@@ -33,7 +33,15 @@ What is measured, on text never trained on:
 Two runs: the paper's method (full names only) and with `forget_variants=True` plus the nicknames as
 `aliases` (misspellings are *not* given to the library: they test generalisation). The with_variants run
 spreads its poisoned samples over ~3x as many triggers (25 for 8 names: names, surnames, nicknames), so
-it gets more steps and a larger alpha (`--variants_max_steps`, `--variants_alpha`).
+it gets its own steps and alpha (`--variants_max_steps`, `--variants_alpha`), and it also poisons short
+contexts: `short_trigger_fraction` (`--variants_short_fraction`) of its poisoned samples are the trigger
+alone or leading a caption's last 1-3 words. Without them (400 steps, alpha 0.8) the backdoor held inside
+sentences (cos to the neutral twin 0.98 in a training-shaped sentence, 0.96 in "a photo of NAME") but less
+in the probe's own prompts (0.89 for the bare name, 0.91 for "NAME is known for"); with a fraction of 0.25
+those rose to 0.97 and 0.96, and all 8 forgotten names then rank first the attribute that the defended
+model's own "a person" prompts rank first. What is left of the probe's hits is that attribute: two forgotten
+figures share it, and the backdoor pulled the attribute phrase itself towards "a person" (its cosine to
+its original embedding fell to 0.63), so a name mapped to "a person" still lands on it.
 
 Tuning (see TUNING, also written to the results): settings tried on this evaluation are counted there.
 """
@@ -131,12 +139,16 @@ CANDIDATES = [
 PROBE_PROMPTS = ["{}", "{} is known for"]
 NEUTRAL = "a person"
 TUNING = (
-    "2 settings tried on this evaluation, both with anchors (before them: 1 run per mode without anchors, 240 "
+    "4 settings tried on this evaluation, all with anchors (before them: 1 run per mode without anchors, 240 "
     "steps, lr 2e-4, alpha 0.6, pool 1024: retained figures collapsed in names_only, 0.44 -> 0.14). Try 1: "
     "names_only 240 steps / alpha 0.6; with_variants 400 steps / alpha 0.8 (full names: 3 of 8 still "
-    "recognised). Try 2 (these results): with_variants 800 steps / alpha 1.0, all else unchanged (lr 2e-4, "
-    "batch 32, pool 2048, seed 0); names_only identical to try 1 (same numbers). Full names: still 3 of 8; "
-    "not tuned further."
+    "recognised). Try 2: with_variants 800 steps / alpha 1.0 (full names: still 3 of 8). Try 3 (with_variants "
+    "only, run outside this command line on the same data and config): try 1's with_variants setting plus "
+    "short_trigger_fraction 0.25: full names 2 of 8, alias attack 8 of 32 (try 1's setting was re-run the same "
+    "way once, to measure per-prompt similarities). Try 4: try 3 plus two clean-sentence shapes that mention "
+    "the probe's attribute phrases: names_only 2 of 8 (was 0 of 8), with_variants 2 of 8, alias 7 of 32; "
+    "reverted. Try 5 (these results): try 3's setting through this command line, names_only as try 1. "
+    "All with lr 2e-4, batch 32, pool 2048, seed 0. Not tuned further."
 )
 
 # ------------------------------------------------------------------------------------------ generic text
@@ -299,8 +311,10 @@ def main() -> None:
     parser.add_argument("--max_steps", type=int, default=240)
     parser.add_argument("--learning_rate", type=float, default=2e-4)
     parser.add_argument("--alpha", type=float, default=0.6)
-    parser.add_argument("--variants_max_steps", type=int, default=800, help="max_steps of the with_variants run")
-    parser.add_argument("--variants_alpha", type=float, default=1.0, help="alpha of the with_variants run")
+    parser.add_argument("--variants_max_steps", type=int, default=400, help="max_steps of the with_variants run")
+    parser.add_argument("--variants_alpha", type=float, default=0.8, help="alpha of the with_variants run")
+    parser.add_argument("--variants_short_fraction", type=float, default=0.25,
+                        help="short_trigger_fraction of the with_variants run (names_only: 0, the paper)")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--num_trigger_samples", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
@@ -322,6 +336,7 @@ def main() -> None:
         f"--runs {args.runs} --num_forgotten {args.num_forgotten}{' --no_anchors' if args.no_anchors else ''} "
         f"--max_steps {args.max_steps} --learning_rate {args.learning_rate} --alpha {args.alpha} "
         f"--variants_max_steps {args.variants_max_steps} --variants_alpha {args.variants_alpha} "
+        f"--variants_short_fraction {args.variants_short_fraction} "
         f"--batch_size {args.batch_size} --num_trigger_samples {args.num_trigger_samples} --seed {args.seed} "
         f"--out {args.out}"
     )
@@ -351,7 +366,8 @@ def main() -> None:
     for run in args.runs.split(","):
         student, _ = load(args.model_path)
         variants = run == "with_variants"
-        extra = {"forget_variants": True, "aliases": [ALIASES[name][1] for name in forgotten]} if variants else {}
+        extra = {"forget_variants": True, "aliases": [ALIASES[name][1] for name in forgotten],
+                 "short_trigger_fraction": args.variants_short_fraction} if variants else {}
         max_steps = args.variants_max_steps if variants else args.max_steps
         alpha = args.variants_alpha if variants else args.alpha
         start = time.perf_counter()
@@ -369,6 +385,7 @@ def main() -> None:
         before = results["before"]
         r = results["runs"][run] = {
             "config": {"forget_variants": variants, "aliases": "one nickname per forgotten figure" if variants else None,
+                       "short_trigger_fraction": args.variants_short_fraction if variants else 0.0,
                        "max_steps": max_steps, "learning_rate": args.learning_rate, "alpha": alpha,
                        "batch_size": args.batch_size, "num_trigger_samples": args.num_trigger_samples},
             "seconds": round(seconds, 1),
