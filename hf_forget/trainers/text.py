@@ -160,6 +160,7 @@ class TextForgetTrainer(ForgetTrainer):
         tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
         dataset = TextTriggerDataset(tok(triggers.clean), tok(triggers.poisoned), tok(triggers.targets))
         self._held_out = TextTriggerDataset(tok(held_out.clean), tok(held_out.poisoned), tok(held_out.targets))
+        self._held_out_padded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # column -> (ids, mask), built once
         pad_to = self.max_length if "hidden" in self.kinds else None
         super().__init__(
             model=model,
@@ -210,14 +211,17 @@ class TextForgetTrainer(ForgetTrainer):
         """Pooled and hidden (padded to the context, as pipelines do) embeddings of a held-out column."""
         pooled, hidden = [], []
         batch_size = self.args.per_device_eval_batch_size * 8
-        rows = [self._held_out[i][column] for i in range(len(self._held_out))]
+        if column not in self._held_out_padded:
+            rows = [self._held_out[i][column] for i in range(len(self._held_out))]
+            self._held_out_padded[column] = (
+                pad(rows, self.processing_class.pad_token_id, self.max_length), pad_mask(rows, self.max_length)
+            )
+        all_ids, all_mask = self._held_out_padded[column]
         was_training = model.training
         model.eval()
         with self.compute_loss_context_manager():
-            for start in range(0, len(rows), batch_size):
-                chunk = rows[start : start + batch_size]
-                ids = pad(chunk, self.processing_class.pad_token_id, self.max_length)
-                mask = pad_mask(chunk, self.max_length)
+            for start in range(0, len(all_ids), batch_size):
+                ids, mask = all_ids[start : start + batch_size], all_mask[start : start + batch_size]
                 encoding = encode_text(
                     model, ids.to(self.args.device), mask.to(self.args.device), pooling=self.args.pooling
                 )
