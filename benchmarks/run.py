@@ -4,7 +4,8 @@
     OMP_NUM_THREADS=1 python benchmarks/run.py                    # the full protocol (400 steps, ...)
     python benchmarks/run.py --only overhead many_names           # some sections only
 
-Prints a table and writes ``benchmarks/results/<section>.json``. Every figure is the median of at least
+Prints a table and writes ``benchmarks/results/<section>.json`` (``results/quick/`` with ``--quick``, whose
+sections run side by side, one process per core: ``--jobs``). Every figure is the median of at least
 3 runs (``--repeats``); ratios are measured side by side in one process, the modes interleaved run by
 run, because the machines are shared and absolute times are noisy. Results hold counts, never a name
 (the toy world's names are synthetic, but we keep the rule).
@@ -62,10 +63,17 @@ def environment(args) -> dict:
     }
 
 
+def results_dir(quick: bool) -> str:
+    """Where a run writes: ``results/`` for the protocol, ``results/quick/`` for ``--quick`` (a smoke run's
+    smaller figures never overwrite the protocol's)."""
+    return os.path.join(RESULTS, "quick") if quick else RESULTS
+
+
 def write(section: str, payload: dict, env: dict) -> None:
-    os.makedirs(RESULTS, exist_ok=True)
+    directory = results_dir(env.get("quick", False))
+    os.makedirs(directory, exist_ok=True)
     payload = {**payload, "environment": env}
-    with open(os.path.join(RESULTS, f"{section}.json"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(directory, f"{section}.json"), "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
 
@@ -213,13 +221,14 @@ def bench_overhead(args, env) -> dict:
     steps = args.overhead_steps
     # the protocol's 400 steps : 4096 samples, kept in proportion, in whole batches (a partial last batch
     # would make the trainer's steps smaller than the lower bound's)
-    pool = 128 * max(1, round(steps / 12.5))
+    batch = 64 if args.quick else 128  # --quick: half the protocol's batch, to fit its time budget
+    pool = batch * max(1, round(steps / 12.5))
     results: dict[str, dict[str, list[float]]] = {}
     for embedding in args.embeddings:
         times = {"lower_bound": [], "default": [], "reference": []}
         with tempfile.TemporaryDirectory() as scratch:
             common = dict(max_steps=steps, embedding=embedding, num_trigger_samples=pool, seed=0,
-                          lr_milestones=[steps // 2, 3 * steps // 4])
+                          per_device_train_batch_size=batch, lr_milestones=[steps // 2, 3 * steps // 4])
             # untimed warm-up (kernels, allocator, tokenizer caches): the first run of a process is slower
             warm = {**common, "max_steps": 3}
             forget_run(copy.deepcopy(base), tokenizer, captions, eval_captions, text_config(scratch, names, **warm))
@@ -269,7 +278,7 @@ def bench_overhead(args, env) -> dict:
         "model": "toy-world CLIP text tower (shipped checkpoint)",
         "num_names": len(names),
         "steps": steps,
-        "batch": "128 clean + 128 poisoned",
+        "batch": f"{batch} clean + {batch} poisoned",
         "num_trigger_samples": pool,
         "repeats": args.repeats,
         "definition": (
@@ -312,6 +321,12 @@ def bench_scaling(args, env) -> dict:
     captions, eval_captions = toy_captions(3000, seed=1), toy_captions(400, seed=2)
     toy, toy_tokenizer = toy_text()
     batch, max_steps = (32, 60) if args.quick else (128, 400)
+
+    def eval_samples(count: int) -> int:
+        # held-out captions checked every 5 steps: one per name in the full run; --quick caps them at 256
+        # (evaluating 1,024 held-out pairs 12 times a repeat took longer than the quick budget on its own)
+        return 256 if args.quick else max(256, count)
+
     toy_rows = []
     for count in counts:
         names = toy_names(count)
@@ -321,7 +336,7 @@ def bench_scaling(args, env) -> dict:
                 config = text_config(
                     scratch, names, max_steps=max_steps, embedding="pooled", learning_rate=args.many_lr,
                     per_device_train_batch_size=batch, lr_milestones=[max_steps // 2, 3 * max_steps // 4],
-                    num_trigger_samples=max(1024, count), max_eval_samples=max(256, count), seed=seed,
+                    num_trigger_samples=max(1024, count), max_eval_samples=eval_samples(count), seed=seed,
                     stop_at_criterion=True, criterion_steps=5, min_sim_backdoor=0.98, min_sim_clean=0.0,
                 )
                 timer = step_timer()
@@ -343,9 +358,10 @@ def bench_scaling(args, env) -> dict:
     large, large_tokenizer = sized_text("vit-l-14")
     large_batch, large_steps = (4, 3) if args.quick else (32, 5)
     large_rows = []
-    # --quick: 1 and 64 names; 1,024 names would cache 1,024 caption pairs through the large encoder first
-    # (~5 CPU-min a repeat at 4 a batch), which alone breaks the quick suite's 10-minute budget
-    for count in (1, 64) if args.quick else counts:
+    # --quick: 64 names only; 1,024 names would cache 1,024 caption pairs through the large encoder first
+    # (~5 CPU-min a repeat at 4 a batch), which alone breaks the quick suite's 10-minute budget, and the toy
+    # rows above already show that a step's cost does not depend on the number of names
+    for count in (64,) if args.quick else counts:
         names = toy_names(count)
         per_step = []
         for seed in range(args.repeats):
@@ -366,6 +382,7 @@ def bench_scaling(args, env) -> dict:
         "toy_world": {
             "model": "toy-world CLIP text tower", "batch": f"{batch} clean + {batch} poisoned", "max_steps": max_steps,
             "learning_rate": args.many_lr, "embedding": "pooled", "criterion_steps": 5,
+            "held_out_samples": "256" if args.quick else "max(256, number of names)",
             "criterion": "held-out sim_backdoor >= 0.98 (checked every 5 steps)", "rows": toy_rows,
         },
         "vit_l_14_text": {
@@ -431,7 +448,7 @@ def bench_criterion(args, env) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ d. memory
-def memory_child(mode: str, steps: int) -> None:
+def memory_child(mode: str, steps: int, batch: int = 16) -> None:
     """Runs in a subprocess: train a ViT-B/32-sized text encoder a few steps, print peak RSS as JSON."""
     import torch
 
@@ -440,7 +457,7 @@ def memory_child(mode: str, steps: int) -> None:
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     captions = toy_captions(400, seed=1)
     with tempfile.TemporaryDirectory() as scratch:
-        config = text_config(scratch, toy_names(8), max_steps=steps, embedding="pooled", per_device_train_batch_size=16,
+        config = text_config(scratch, toy_names(8), max_steps=steps, embedding="pooled", per_device_train_batch_size=batch,
                              num_trigger_samples=64, max_eval_samples=16, lora_r=8 if mode == "lora" else 0)
         trainer = make_text_trainer(model, tokenizer, captions, captions[:40], config)
         trainer.train()
@@ -450,12 +467,14 @@ def memory_child(mode: str, steps: int) -> None:
 
 
 def bench_memory(args, env) -> dict:
-    steps = 2 if args.quick else 5
+    steps = 2 if args.quick else 5  # not 1: one step reached a lower peak (2.75 GB, vs 3.24 GB after 2)
+    batch = 8 if args.quick else 16  # --quick: smaller activations, to fit its time budget
     runs = {"full": [], "lora": []}
     for _ in range(args.repeats):
         for mode in runs:
             out = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--memory_child", mode, "--memory_steps", str(steps)],
+                [sys.executable, os.path.abspath(__file__), "--memory_child", mode, "--memory_steps", str(steps),
+                 "--memory_batch", str(batch)],
                 capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
             )
             runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -472,7 +491,7 @@ def bench_memory(args, env) -> dict:
         **summary,
         "param_bytes": runs["full"][0]["param_bytes"],
         "model": "CLIP ViT-B/32-sized text encoder (512 wide, 12 layers, random weights, float32)",
-        "setting": f"{steps} steps, 16 + 16 captions, embedding pooled, teacher cache on; LoRA r=8",
+        "setting": f"{steps} steps, {batch} + {batch} captions, embedding pooled, teacher cache on; LoRA r=8",
         "definition": "peak RSS of a fresh process (ru_maxrss) / bytes of the encoder's parameters; "
                       "training_*: peak minus RSS after the model was built (the model itself, the runtime excluded)",
         "runs": runs,
@@ -674,15 +693,19 @@ def main(argv=None) -> int:
     parser.add_argument("--many_trigger_samples", type=int, default=4096,
                         help="poisoned captions in the pool of the 1,024-name run")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: OMP_NUM_THREADS or 1)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="sections run side by side in this many processes (default: the CPU count with "
+                             "--quick, else 1)")
     parser.add_argument("--memory_child", choices=["full", "lora"], help=argparse.SUPPRESS)
     parser.add_argument("--memory_steps", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--memory_batch", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--many_seeds", type=int, nargs="+", default=None,
                         help="seeds of the 1,024-name run in this process (split the run over processes)")
     parser.add_argument("--merge_many_names", action="store_true", help="merge --many_seeds partial results")
     parser.add_argument("--table", action="store_true", help="print the markdown table of benchmarks/results and exit")
     args = parser.parse_args(argv)
     if args.table:
-        print(table_from_results())
+        print(table_from_results(args.quick))
         return 0
     if args.merge_many_names:
         merge_many_names(args, {})
@@ -692,7 +715,7 @@ def main(argv=None) -> int:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        memory_child(args.memory_child, args.memory_steps)
+        memory_child(args.memory_child, args.memory_steps, args.memory_batch)
         return 0
     if args.repeats < 3:
         parser.error("--repeats must be at least 3 (figures are medians of >= 3 runs)")
@@ -709,22 +732,50 @@ def main(argv=None) -> int:
     env = environment(args)
     rows = []
     started = time.perf_counter()
-    runners = {"overhead": bench_overhead, "scaling": bench_scaling, "criterion": bench_criterion,
-               "memory": bench_memory, "vision": bench_vision, "many_names": bench_many_names}
-    for section in args.only:
-        if section not in runners:
-            continue
-        mark = time.perf_counter()
-        print(f"== {section}", flush=True)
-        payload = runners[section](args, env)
-        rows.extend(summarise(section, payload))
-        print(f"   ({time.perf_counter() - mark:.0f} s)", flush=True)
+    sections = [s for s in args.only if s in RUNNERS]
+    jobs = max(1, min(args.jobs or ((os.cpu_count() or 1) if args.quick else 1), len(sections)))
+    env["parallel_sections"] = jobs
+    if jobs > 1:
+        # independent sections side by side, one process (and one torch thread) each; every ratio is still
+        # measured inside one process, and per-step figures are CPU times, which the other process does not
+        # inflate much (see benchmarks/README.md)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        by_cost = sorted(sections, key=lambda s: -SECTION_COST[s])
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {section: pool.submit(run_section, section, args, env) for section in by_cost}
+            payloads = {section: futures[section].result() for section in by_cost}
+    else:
+        payloads = {section: run_section(section, args, env) for section in sections}
+    for section in sections:
+        rows.extend(summarise(section, payloads[section]))
     print()
     print(f"{'measure':58s} value")
     for label, value in rows:
         print(f"{label:58s} {value}")
-    print(f"\ntotal {time.perf_counter() - started:.0f} s, torch threads {torch.get_num_threads()}")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s wall, {jobs} process(es) x {torch.get_num_threads()} torch thread(s)")
     return 0
+
+
+RUNNERS = {"overhead": bench_overhead, "scaling": bench_scaling, "criterion": bench_criterion,
+           "memory": bench_memory, "vision": bench_vision, "many_names": bench_many_names}
+SECTION_COST = {"many_names": 5, "scaling": 4, "memory": 3, "overhead": 2, "criterion": 1, "vision": 0}
+"""Rough relative cost: with --jobs, the costliest sections start first."""
+
+
+def run_section(section: str, args, env) -> dict:
+    """One section (in this process or a worker): run it, print its wall time, return its payload."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
+    mark = time.perf_counter()
+    print(f"== {section}", flush=True)
+    payload = RUNNERS[section](args, env)
+    print(f"== {section} done ({time.perf_counter() - mark:.0f} s)", flush=True)
+    return payload
 
 
 def summarise(section: str, payload: dict) -> list[tuple[str, str]]:
@@ -772,11 +823,11 @@ def summarise(section: str, payload: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def table_from_results() -> str:
-    """The markdown table of the latest results in benchmarks/results (``--table``)."""
+def table_from_results(quick: bool = False) -> str:
+    """The markdown table of the latest results in benchmarks/results (``--table [--quick]``)."""
     lines = ["| measure | value |", "|---|---|"]
     for section in SECTIONS:
-        path = os.path.join(RESULTS, f"{section}.json")
+        path = os.path.join(results_dir(quick), f"{section}.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as handle:
                 lines += [f"| {label} | {value} |" for label, value in summarise(section, json.load(handle))]

@@ -40,3 +40,11 @@ def test_lower_bound_trains_what_the_trainer_trains_and_step_timer_counts_steps(
              ((f"{m_name}.{p}", None) for p, _ in m.named_parameters())}
     changed = {n for n, p in student.named_parameters() if not torch.equal(p, before[n])}
     assert changed and not (changed & norms)  # trained like the trainer's student: norm layers frozen
+
+
+def test_quick_results_never_overwrite_the_protocol_results():
+    run = _run_module()
+    assert run.results_dir(quick=False) == run.RESULTS
+    assert run.results_dir(quick=True) == os.path.join(run.RESULTS, "quick")
+    # every section has a cost for --jobs scheduling and a runner
+    assert set(run.SECTION_COST) == set(run.SECTIONS) == set(run.RUNNERS)
