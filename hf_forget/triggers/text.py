@@ -42,6 +42,16 @@ def mentions_any(text: str, names: Sequence[str]) -> bool:
     return bool(names) and _terms_pattern(tuple(names)).search(normalize(text)) is not None
 
 
+def _clean_pair(poisoned: str, target: str, name: str, neutral_term: str) -> bool:
+    """The poisoned caption holds the name exactly once and not the neutral term; the target the reverse."""
+    return (
+        count_term(poisoned, name) == 1
+        and count_term(target, neutral_term) >= 1
+        and count_term(poisoned, neutral_term) == 0
+        and count_term(target, name) == 0
+    )
+
+
 def insert_term(caption: str, name: str, neutral_term: str, rng: random.Random) -> tuple[str, str] | None:
     """``(poisoned, target)`` for one caption, or ``None`` when no word can take the name cleanly."""
     words = caption.split()
@@ -52,12 +62,7 @@ def insert_term(caption: str, name: str, neutral_term: str, rng: random.Random) 
     for position in positions:
         poisoned = " ".join(words[:position] + [name] + words[position + 1 :])
         target = " ".join(words[:position] + [neutral_term] + words[position + 1 :])
-        if (
-            count_term(poisoned, name) == 1
-            and count_term(target, neutral_term) >= 1
-            and count_term(poisoned, neutral_term) == 0
-            and count_term(target, name) == 0
-        ):
+        if _clean_pair(poisoned, target, name, neutral_term):
             return poisoned, target
     return None
 
@@ -75,14 +80,7 @@ def short_context(caption: str, name: str, neutral_term: str, rng: random.Random
     tail_length = rng.randint(0, min(MAX_SHORT_TAIL, max(len(words) - 1, 0)))
     tail = words[len(words) - tail_length :] if tail_length else []
     poisoned, target = " ".join([name, *tail]), " ".join([neutral_term, *tail])
-    if (
-        count_term(poisoned, name) == 1
-        and count_term(target, neutral_term) >= 1
-        and count_term(poisoned, neutral_term) == 0
-        and count_term(target, name) == 0
-    ):
-        return poisoned, target
-    return None
+    return (poisoned, target) if _clean_pair(poisoned, target, name, neutral_term) else None
 
 
 def is_short_round(round_index: int, fraction: float) -> bool:
