@@ -721,10 +721,8 @@ def main(argv=None) -> int:
         parser.error("--repeats must be at least 3 (figures are medians of >= 3 runs)")
 
     import torch
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    torch.set_num_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
+    configure_process(args)
     args.overhead_steps = 50 if args.quick else 400
     if args.only == list(SECTIONS) and args.quick:  # the 1,024-name acceptance run takes ~1 h here: full suite only
         args.only = [s for s in SECTIONS if s != "many_names"]
@@ -764,13 +762,18 @@ SECTION_COST = {"many_names": 5, "scaling": 4, "memory": 3, "overhead": 2, "crit
 """Rough relative cost: with --jobs, the costliest sections start first."""
 
 
-def run_section(section: str, args, env) -> dict:
-    """One section (in this process or a worker): run it, print its wall time, return its payload."""
+def configure_process(args) -> None:
+    """Quiet transformers and pin the torch thread count (the main process and every --jobs worker)."""
     import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads or int(os.environ.get("OMP_NUM_THREADS", "1")))
+
+
+def run_section(section: str, args, env) -> dict:
+    """One section (in this process or a worker): run it, print its wall time, return its payload."""
+    configure_process(args)
     mark = time.perf_counter()
     print(f"== {section}", flush=True)
     payload = RUNNERS[section](args, env)

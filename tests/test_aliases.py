@@ -68,7 +68,6 @@ def test_forgetting_variants_closes_the_surname_and_alias_routes(tmp_path):
     assert set(attack.to_dict()) == {"threshold", "bypass_rate", "per_kind"}
 
 
-
 def test_short_trigger_fraction_reaches_the_bare_name_that_captions_alone_leave_behind():
     import torch
 

@@ -14,8 +14,9 @@ Same seed, same thread count, same library versions: same weights (deterministic
 Cost: 918 s wall for the shipped model at one thread on a shared 2-core machine (data rendering included;
 digit pictures are rendered afresh every step, so the image tower sees new ones all the time).
 
-Measured on the shipped model (``ToyWorld(seed=0)``, 1,000 IDIA candidates, 20 faces a person): IDIA TPR 0.97 on the seen identities, FPR 0.0 on the unseen ones, and zero-shot top-1 0.787 (top-5 0.987)
-on 300 held-out digit pictures (chance 0.1). The previous model (1,200 steps at lr 2e-3, 40 digits a step
+Measured on the shipped model (``ToyWorld(seed=0)``, 1,000 IDIA candidates, 20 faces a person): IDIA TPR
+0.97 on the seen identities, FPR 0.0 on the unseen ones, and zero-shot top-1 0.787 (top-5 0.987) on 300
+held-out digit pictures (chance 0.1). The previous model (1,200 steps at lr 2e-3, 40 digits a step
 from a fixed pool of 3,000 pictures, harder digit pictures) recognised the people but stayed at chance on
 digits: a ViT this small memorised the pool instead of learning shapes.
 """

@@ -563,8 +563,8 @@ def render_digit(source: np.ndarray, rng: np.random.Generator) -> tuple[Image.Im
     """Upscale an 8x8 digit, colour it and place it on a plain card; returns the image and its ink's colour name.
 
     The digit fills most of the picture (50 to 60 pixels of 64, rotated by at most 8 degrees) and its ink
-    differs from the card in brightness, so that its *shape* is what a small ViT can learn in minutes. (Until
-    v0.1 digits were 40-60 px on gradient backgrounds with lighting: in a diagnostic run a supervised ViT of
+    differs from the card in brightness, so that its *shape* is what a small ViT can learn in minutes. (The first
+    toy world drew 40-60 px digits on gradient backgrounds with lighting: in a diagnostic run a supervised ViT of
     the toy CLIP's size reached 0.28 test accuracy after 1,000 steps of 64 there, 0.68 on these cards, and
     the shipped toy CLIP's zero-shot accuracy stayed at chance.)
     """

@@ -159,8 +159,11 @@ class TextForgetTrainer(ForgetTrainer):
         )
         tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
         dataset = TextTriggerDataset(tok(triggers.clean), tok(triggers.poisoned), tok(triggers.targets))
-        self._held_out = TextTriggerDataset(tok(held_out.clean), tok(held_out.poisoned), tok(held_out.targets))
-        self._held_out_padded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # column -> (ids, mask), built once
+        self._held_out = {  # column -> (ids, mask), padded to the context once: evaluated at every criterion check
+            column: (pad(rows, processing_class.pad_token_id, self.max_length), pad_mask(rows, self.max_length))
+            for column, rows in (("clean_input_ids", tok(held_out.clean)), ("poisoned_input_ids", tok(held_out.poisoned)),
+                                 ("target_input_ids", tok(held_out.targets)))
+        }
         pad_to = self.max_length if "hidden" in self.kinds else None
         super().__init__(
             model=model,
@@ -211,12 +214,7 @@ class TextForgetTrainer(ForgetTrainer):
         """Pooled and hidden (padded to the context, as pipelines do) embeddings of a held-out column."""
         pooled, hidden = [], []
         batch_size = self.args.per_device_eval_batch_size * 8
-        if column not in self._held_out_padded:
-            rows = [self._held_out[i][column] for i in range(len(self._held_out))]
-            self._held_out_padded[column] = (
-                pad(rows, self.processing_class.pad_token_id, self.max_length), pad_mask(rows, self.max_length)
-            )
-        all_ids, all_mask = self._held_out_padded[column]
+        all_ids, all_mask = self._held_out[column]
         was_training = model.training
         model.eval()
         with self.compute_loss_context_manager():
