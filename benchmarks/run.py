@@ -604,6 +604,7 @@ def bench_many_names(args, env) -> dict:
             config = text_config(
                 scratch, names, max_steps=400, embedding="pooled", learning_rate=args.many_lr,
                 alpha=args.many_alpha, lr_milestones=[200, 300], num_trigger_samples=args.many_trigger_samples,
+                token_embedding_learning_rate=args.many_token_lr,
                 max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
                 criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
@@ -664,6 +665,7 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
         "idia_tpr_seen_before": before["tpr"], "idia_fpr_unseen_before": before["fpr"],
         "acceptance": "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)",
         "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "alpha": args.many_alpha,
+                     "token_embedding_learning_rate": args.many_token_lr,
                      "captions": args.many_captions, "batch": "128 + 128", "max_steps": 400,
                      "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
@@ -684,6 +686,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--many_lr", type=float, default=5e-4, help="learning rate of the 1,024-name run")
     parser.add_argument("--many_alpha", type=float, default=0.6, help="alpha of the 1,024-name run")
+    parser.add_argument("--many_token_lr", type=float, default=None,
+                        help="token_embedding_learning_rate of the 1,024-name run (default: --many_lr)")
     parser.add_argument("--many_captions", choices=["scenes", "demo"], default="scenes",
                         help="training captions of the 1,024-name run (see many_names_captions)")
     parser.add_argument("--embeddings", nargs="+", choices=["both", "pooled", "hidden"], default=None,

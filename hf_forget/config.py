@@ -198,6 +198,11 @@ class TextForgetConfig(ForgetConfig):
             three words (`"<name> at the market"`). The paper only poisons inside captions (`0.0`, the
             default, draws exactly its samples), which leaves the bare name and short name-led prompts
             (`"<name>"`, `"<name> is known for"`), the way an encoder is queried directly, partly intact.
+        token_embedding_learning_rate (`float`, *optional*):
+            Learning rate of the token embedding table (full fine-tuning only); `None` (default): the run's
+            `learning_rate`, as the paper. A name's embedding rows get a gradient only in the steps whose batch
+            holds that name: with thousands of names each row is updated in a small share of the steps, and a
+            higher rate for the table lets each name move as far as a few names do at the default rate.
     """
 
     _private_fields = ("names", "aliases")
@@ -244,6 +249,12 @@ class TextForgetConfig(ForgetConfig):
                   "caption's last 1-3 words) instead of inside a caption; 0: only in captions, as the paper."},
     )
 
+    token_embedding_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the token embedding table (full fine-tuning); default: learning_rate. "
+                  "Raise it when forgetting many names: each name's rows are updated only in the steps that hold it."},
+    )
+
     def __post_init__(self):
         from .pooling import check_pooling
 
@@ -255,6 +266,13 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError("neutral_term must not be empty.")
         if not 0 <= self.short_trigger_fraction <= 1:
             raise ForgetInputError("short_trigger_fraction must be between 0 and 1.")
+        if self.token_embedding_learning_rate is not None:
+            if not self.token_embedding_learning_rate > 0:
+                raise ForgetInputError("token_embedding_learning_rate must be positive.")
+            if self.lora_r > 0:
+                raise ForgetInputError(
+                    "token_embedding_learning_rate applies to full fine-tuning: LoRA leaves the token embeddings frozen."
+                )
         super().__post_init__()
 
 

@@ -144,3 +144,34 @@ def test_lora_is_merged_into_full_weights(tmp_path):
     fresh, _ = tiny_clip_text_model()
     changed = [k for k in base_keys if not torch.equal(fresh.state_dict()[k], reloaded.state_dict()[k])]
     assert changed and all("proj" in k or "fc" in k for k in changed)
+
+
+def test_token_embedding_learning_rate_gives_the_token_table_its_own_group(tmp_path):
+    model, tokenizer = tiny_clip_text_model()
+    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=3, lr_milestones=[2],
+                              per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
+                              disable_tqdm=True, learning_rate=1e-4, token_embedding_learning_rate=1e-2)
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200))
+    table, positions = model.embeddings.token_embedding.weight, model.embeddings.position_embedding.weight
+    before = {"table": table.detach().clone(), "positions": positions.detach().clone()}
+    trainer.train()
+    groups = trainer.optimizer.param_groups
+    own = [g for g in groups if any(p is table for p in g["params"])]
+    assert len(own) == 1 and own[0]["params"] == [table] and own[0]["initial_lr"] == 1e-2
+    assert own[0]["lr"] == pytest.approx(1e-2 * config.lr_gamma)  # the milestones apply to it too
+    assert all(g["initial_lr"] == 1e-4 for g in groups if g is not own[0])
+    assert any(p is positions for g in groups if g is not own[0] for p in g["params"])
+    # Adam moves a weight by about its lr a step: the table's rows of the name went much further than positions
+    table_step = (table.detach() - before["table"]).abs().max()
+    position_step = (positions.detach() - before["positions"]).abs().max()
+    assert table_step > 10 * position_step
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"token_embedding_learning_rate": 0.0}, {"token_embedding_learning_rate": 1e-3, "lora_r": 4}]
+)
+def test_token_embedding_learning_rate_is_checked(tmp_path, kwargs):
+    from hf_forget.errors import ForgetInputError
+
+    with pytest.raises(ForgetInputError, match="token_embedding_learning_rate"):
+        TextForgetConfig(output_dir=str(tmp_path), **kwargs)

@@ -191,6 +191,23 @@ class TextForgetTrainer(ForgetTrainer):
     def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
         return trainable_text_modules(model)
 
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer; with ``token_embedding_learning_rate``, the token embedding table (the largest
+        embedding of the trained modules: vocabulary rows, not positions) in a param group of its own."""
+        rate = self.args.token_embedding_learning_rate
+        if rate is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        optimizer = super().create_optimizer(model)
+        tables = [m for module in self.trainable_modules(self.model) for m in module.modules() if isinstance(m, nn.Embedding)]
+        table = max(tables, key=lambda m: m.num_embeddings).weight
+        for group in optimizer.param_groups:
+            kept = [p for p in group["params"] if p is not table]
+            if len(kept) < len(group["params"]):
+                group["params"] = kept
+                optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": [table], "lr": rate})
+                break
+        return optimizer
+
     def _embed(self, model: nn.Module, inputs: dict, column: str, kinds: list[str]) -> Embeddings:
         # Non-CLIP encoders attend bidirectionally: they get the column's attention mask (CLIP ignores it).
         encoding = encode_text(model, inputs[column], inputs.get(mask_column(column)), pooling=self.args.pooling)
