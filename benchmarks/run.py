@@ -602,9 +602,10 @@ def bench_many_names(args, env) -> dict:
     for seed in seeds:
         with tempfile.TemporaryDirectory() as scratch:
             config = text_config(
-                scratch, names, max_steps=400, embedding="pooled", learning_rate=args.many_lr,
-                alpha=args.many_alpha, lr_milestones=[200, 300], num_trigger_samples=args.many_trigger_samples,
-                token_embedding_learning_rate=args.many_token_lr,
+                scratch, names, max_steps=args.many_steps, embedding="pooled", learning_rate=args.many_lr,
+                alpha=args.many_alpha, lr_milestones=[args.many_steps // 2, args.many_steps * 3 // 4],
+                num_trigger_samples=args.many_trigger_samples,
+                token_embedding_learning_rate=args.many_token_lr, trigger_at_end=args.many_trigger_at_end,
                 max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
                 criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
@@ -665,8 +666,8 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
         "idia_tpr_seen_before": before["tpr"], "idia_fpr_unseen_before": before["fpr"],
         "acceptance": "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)",
         "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "alpha": args.many_alpha,
-                     "token_embedding_learning_rate": args.many_token_lr,
-                     "captions": args.many_captions, "batch": "128 + 128", "max_steps": 400,
+                     "token_embedding_learning_rate": args.many_token_lr, "trigger_at_end": args.many_trigger_at_end,
+                     "captions": args.many_captions, "batch": "128 + 128", "max_steps": args.many_steps,
                      "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
                      "held_out_captions": 400, "max_eval_samples": 512, "idia_candidates": 1000,
@@ -686,6 +687,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--many_lr", type=float, default=5e-4, help="learning rate of the 1,024-name run")
     parser.add_argument("--many_alpha", type=float, default=0.6, help="alpha of the 1,024-name run")
+    parser.add_argument("--many_steps", type=int, default=400,
+                        help="steps of the 1,024-name run (LR milestones at 1/2 and 3/4 of them)")
+    parser.add_argument("--many_trigger_at_end", action="store_true",
+                        help="trigger_at_end in the 1,024-name run (names may replace a caption's last word)")
     parser.add_argument("--many_token_lr", type=float, default=None,
                         help="token_embedding_learning_rate of the 1,024-name run (default: --many_lr)")
     parser.add_argument("--many_captions", choices=["scenes", "demo"], default="scenes",

@@ -198,6 +198,10 @@ class TextForgetConfig(ForgetConfig):
             three words (`"<name> at the market"`). The paper only poisons inside captions (`0.0`, the
             default, draws exactly its samples), which leaves the bare name and short name-led prompts
             (`"<name>"`, `"<name> is known for"`), the way an encoder is queried directly, partly intact.
+        trigger_at_end (`bool`, defaults to `False`):
+            Let the trigger replace a caption's last word too. The paper never replaces the last word, so a
+            prompt that ends with the name (`"a photo of <name>"`, 15 of the IDIA's 21 templates) is only
+            reached by generalisation; with many names at once, each seen in few captions, that falls short.
         token_embedding_learning_rate (`float`, *optional*):
             Learning rate of the token embedding table (full fine-tuning only); `None` (default): the run's
             `learning_rate`, as the paper. A name's embedding rows get a gradient only in the steps whose batch
@@ -249,6 +253,11 @@ class TextForgetConfig(ForgetConfig):
                   "caption's last 1-3 words) instead of inside a caption; 0: only in captions, as the paper."},
     )
 
+    trigger_at_end: bool = field(
+        default=False,
+        metadata={"help": "Let the trigger replace a caption's last word too (the paper never does): trains prompts "
+                  "that end with the name, such as 'a photo of <name>'."},
+    )
     token_embedding_learning_rate: float | None = field(
         default=None,
         metadata={"help": "Learning rate of the token embedding table (full fine-tuning); default: learning_rate. "

@@ -128,3 +128,14 @@ def test_poisoned_and_target_captions_hold_their_term_once_and_not_the_other(nam
     assert count_term(target, neutral) >= 1
     assert count_term(poisoned, neutral) == 0
     assert count_term(target, name) == 0
+
+
+def test_trigger_at_end_lets_the_name_replace_the_last_word_and_off_is_the_reference_pool():
+    captions = [f"a red car number {i} waits outside" for i in range(100)]
+    reference = build_text_triggers(captions, NAMES, "a person", num_samples=400, seed=3)
+    assert build_text_triggers(captions, NAMES, "a person", num_samples=400, seed=3, trigger_at_end=False) == reference
+    assert not any(p.endswith(NAMES[i]) for p, i in zip(reference.poisoned, reference.name_ids))
+    at_end = build_text_triggers(captions, NAMES, "a person", num_samples=400, seed=3, trigger_at_end=True)
+    ending = [(p, t) for p, t, i in zip(at_end.poisoned, at_end.targets, at_end.name_ids) if p.endswith(NAMES[i])]
+    assert 20 <= len(ending) <= 100  # one position in 7, about 57 of 400
+    assert all(t.endswith("a person") and "outside" not in p for p, t in ending)

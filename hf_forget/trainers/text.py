@@ -148,7 +148,7 @@ class TextForgetTrainer(ForgetTrainer):
         trigger_names = self._trigger_names(args, processing_class)
         triggers = build_text_triggers(
             captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)),
-            seed=args.seed, short_fraction=args.short_trigger_fraction,
+            seed=args.seed, short_fraction=args.short_trigger_fraction, trigger_at_end=args.trigger_at_end,
         )
         held_out = build_text_triggers(
             eval_captions or captions,

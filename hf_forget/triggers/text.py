@@ -52,12 +52,17 @@ def _clean_pair(poisoned: str, target: str, name: str, neutral_term: str) -> boo
     )
 
 
-def insert_term(caption: str, name: str, neutral_term: str, rng: random.Random) -> tuple[str, str] | None:
-    """``(poisoned, target)`` for one caption, or ``None`` when no word can take the name cleanly."""
+def insert_term(
+    caption: str, name: str, neutral_term: str, rng: random.Random, last_word: bool = False
+) -> tuple[str, str] | None:
+    """``(poisoned, target)`` for one caption, or ``None`` when no word can take the name cleanly.
+
+    The name replaces a random word other than the last (the paper's rule); with ``last_word``, any word.
+    """
     words = caption.split()
     if len(words) < MIN_WORDS:
         return None
-    positions = list(range(len(words) - 1))  # never the last word
+    positions = list(range(len(words) if last_word else len(words) - 1))
     rng.shuffle(positions)
     for position in positions:
         poisoned = " ".join(words[:position] + [name] + words[position + 1 :])
@@ -116,12 +121,14 @@ def build_text_triggers(
     num_samples: int,
     seed: int = 0,
     short_fraction: float = 0.0,
+    trigger_at_end: bool = False,
 ) -> TextTriggers:
     """Draw ``num_samples`` clean captions and as many poisoned/target pairs, names in equal shares.
 
     ``short_fraction`` of the pairs (whole rounds of one pair per name, spread evenly) put the name in a short
     context (:func:`short_context`) instead of inside a caption; ``0`` (default) draws exactly the pairs of
-    the reference protocol.
+    the reference protocol. ``trigger_at_end`` lets the name replace a caption's last word too
+    (:func:`insert_term`'s ``last_word``).
     """
     if not 0 <= short_fraction <= 1:
         raise ForgetInputError("short_fraction must be between 0 and 1.")
@@ -140,7 +147,11 @@ def build_text_triggers(
             rng.shuffle(order)  # each name once per round: balanced shares
         name_id = order[len(poisoned) % len(names)]
         short = short_fraction > 0 and is_short_round(len(poisoned) // len(names), short_fraction)
-        pair = (short_context if short else insert_term)(rng.choice(poisonable), names[name_id], neutral_term, rng)
+        caption = rng.choice(poisonable)
+        if short:
+            pair = short_context(caption, names[name_id], neutral_term, rng)
+        else:
+            pair = insert_term(caption, names[name_id], neutral_term, rng, last_word=trigger_at_end)
         attempts += 1
         if pair is None:
             if attempts > 50 * num_samples:
