@@ -199,6 +199,8 @@ class TextForgetTrainer(ForgetTrainer):
             return super().create_optimizer(model)
         optimizer = super().create_optimizer(model)
         tables = [m for module in self.trainable_modules(self.model) for m in module.modules() if isinstance(m, nn.Embedding)]
+        if not tables:
+            return optimizer
         table = max(tables, key=lambda m: m.num_embeddings).weight
         for group in optimizer.param_groups:
             kept = [p for p in group["params"] if p is not table]
