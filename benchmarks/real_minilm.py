@@ -318,6 +318,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--num_trigger_samples", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save_dir", default=None,
+                        help="also save each run's defended model under DIR/<run> (for further probing; keep it private)")
     args = parser.parse_args()
 
     set_seed(args.seed)
@@ -381,6 +383,9 @@ def main() -> None:
             )
             result = forget_text(student, captions=train, tokenizer=tokenizer, config=config)
         seconds = time.perf_counter() - start
+        if args.save_dir:
+            result.model.save_pretrained(os.path.join(args.save_dir, run))
+            tokenizer.save_pretrained(os.path.join(args.save_dir, run))
         measured = measure(result.model.eval(), tokenizer, teacher, held_out, forgotten, retained)
         before = results["before"]
         r = results["runs"][run] = {

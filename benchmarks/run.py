@@ -653,6 +653,39 @@ def merge_many_names(args, env) -> dict:
     return payload
 
 
+def merge_many_names_tuning() -> dict:
+    """Append the partial results of single-seed tuning runs (``--many_seeds``) to many_names_tuning.json.
+
+    Each row keeps the exact command that produced it and the first 8 hex digits of the sha256 of the toy
+    checkpoint it ran on; the partial files are removed.
+    """
+    import glob
+    import hashlib
+
+    from hf_forget.toyworld import toy_clip_path
+
+    with open(os.path.join(toy_clip_path(), "model.safetensors"), "rb") as handle:
+        checkpoint = hashlib.sha256(handle.read()).hexdigest()[:8] + " (shipped)"
+    path = os.path.join(RESULTS, "many_names_tuning.json")
+    with open(path, encoding="utf-8") as handle:
+        tuning = json.load(handle)
+    partials = sorted(glob.glob(os.path.join(RESULTS, "many_names.partial*.json")))
+    for partial in partials:
+        with open(partial, encoding="utf-8") as handle:
+            data = json.load(handle)
+        command = data["environment"]["command"]
+        if data["environment"].get("omp_num_threads"):
+            command = f"OMP_NUM_THREADS={data['environment']['omp_num_threads']} {command}"
+        tuning["runs"] += [{"command": command, **run, "checkpoint": checkpoint} for run in data["runs"]]
+        tuning["checkpoints"][checkpoint] = {"before": data["before"], "environment": data["environment"]}
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(tuning, handle, indent=1)
+        handle.write("\n")
+    for partial in partials:
+        os.remove(partial)
+    return tuning
+
+
 def many_names_summary(runs, before, names, seen, args, env) -> dict:
     keys = ("steps", "seconds", "sim_backdoor", "sim_clean", "sim_targets", "idia_tpr_seen_after", "idia_fpr_unseen_after")
     summary = {k: median([r[k] for r in runs]) for k in keys}
@@ -714,6 +747,8 @@ def main(argv=None) -> int:
     parser.add_argument("--many_seeds", type=int, nargs="+", default=None,
                         help="seeds of the 1,024-name run in this process (split the run over processes)")
     parser.add_argument("--merge_many_names", action="store_true", help="merge --many_seeds partial results")
+    parser.add_argument("--merge_tuning", action="store_true",
+                        help="append --many_seeds partial results to many_names_tuning.json (single-seed tuning runs)")
     parser.add_argument("--table", action="store_true", help="print the markdown table of benchmarks/results and exit")
     args = parser.parse_args(argv)
     if args.table:
@@ -722,6 +757,10 @@ def main(argv=None) -> int:
     if args.merge_many_names:
         merge_many_names(args, {})
         print(table_from_results())
+        return 0
+    if args.merge_tuning:
+        tuning = merge_many_names_tuning()
+        print(f"{len(tuning['runs'])} tuning runs in {os.path.join(RESULTS, 'many_names_tuning.json')}")
         return 0
     if args.memory_child:
         from transformers.utils import logging as hf_logging
