@@ -550,10 +550,14 @@ def bench_vision(args, env) -> dict:
 _AUDIT = {}
 
 
-def toy_audit(model) -> dict:
+def toy_audit(model, forgotten: list[str] | None = None) -> dict:
     """IDIA on the toy world: 32 seen + 32 unseen identities, 20 images each, 1,000 candidate names, 21
     templates (as ``identity_inference_attack``; text forgetting leaves the vision tower unchanged, so the
-    face embeddings are computed once and only the candidate prompts are re-embedded)."""
+    face embeddings are computed once and only the candidate prompts are re-embedded).
+
+    With ``forgotten`` (the names a run forgot), also ``diagnostics`` (:func:`idia_diagnostics`): aggregates
+    only, never a name.
+    """
     from hf_forget.evaluation.idia import build_candidates, embed_candidate_prompts, idia_from_embeddings
     from hf_forget.toyworld import ToyWorld, load_toy_clip
     from hf_forget.triggers.faces import embed_images
@@ -564,20 +568,70 @@ def toy_audit(model) -> dict:
         names = [p.name for p in world.identities]
         images = [image for p in world.identities for image in world.face_images(p, 20, seed=0)]
         faces = embed_images(clip.eval(), processor, images, batch_size=64)
+        candidates = build_candidates(names, 1000)
         _AUDIT.update(
             tokenizer=tokenizer, names=names, faces=faces.reshape(len(names), 20, -1),
             vision=[p.detach().clone() for p in clip.vision_model.parameters()],
-            candidates=build_candidates(names, 1000),
+            candidates=candidates,
             known=[p.name not in {u.name for u in world.unseen_identities} for p in world.identities],
+            teacher_text=embed_candidate_prompts(clip, tokenizer, candidates),
+            teacher_neutral=embed_candidate_prompts(clip, tokenizer, ["a person"])[:, 0],
         )
     assert all(torch_equal(a, b) for a, b in zip(_AUDIT["vision"], model.vision_model.parameters()))
     model.eval()
     text = embed_candidate_prompts(model, _AUDIT["tokenizer"], _AUDIT["candidates"])
-    result = idia_from_embeddings(
-        _AUDIT["faces"], text, targets=[_AUDIT["candidates"].index(n) for n in _AUDIT["names"]],
-        expected_known=_AUDIT["known"],
-    )
-    return {"tpr": result.tpr, "fpr": result.fpr}
+    targets = [_AUDIT["candidates"].index(n) for n in _AUDIT["names"]]
+    result = idia_from_embeddings(_AUDIT["faces"], text, targets=targets, expected_known=_AUDIT["known"])
+    out = {"tpr": result.tpr, "fpr": result.fpr}
+    if forgotten is not None:
+        out["diagnostics"] = idia_diagnostics(text, targets, set(forgotten))
+    return out
+
+
+def idia_diagnostics(text, targets: list[int], forgotten: set[str]) -> dict:
+    """Why the IDIA still recognises forgotten people: aggregates over the seen identities (no names).
+
+    - ``right_rate``: share of (image, template) predictions that are the person's own name (the IDIA
+      takes a per-template majority; one right template in 21 makes a person recognised);
+    - ``on_forgotten``: share of those predictions that fall on a forgotten candidate;
+    - ``cos_to_neutral``: cosine of a forgotten seen name's prompt to the teacher's "a person" prompt, and
+      ``cos_to_neutral_other`` the same for candidates that were not forgotten (the fillers);
+    - ``residual_alignment``: cosine between the student's and the teacher's residuals (prompt minus the
+      neutral prompt): near 1, what is left of a name still points the way the original did;
+    - ``per_template``: ``right_rate`` and ``cos_to_neutral`` for each template.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from hf_forget.evaluation.idia import IDIA_TEMPLATES, predict_candidates
+
+    seen = [i for i, known in enumerate(_AUDIT["known"]) if known]
+    own = torch.tensor([targets[i] for i in seen])
+    predictions = predict_candidates(_AUDIT["faces"][seen], text).transpose(1, 2)  # (persons, templates, images)
+    right = predictions == own[:, None, None]
+    is_forgotten = torch.tensor([c in forgotten for c in _AUDIT["candidates"]])
+    neutral = F.normalize(_AUDIT["teacher_neutral"], dim=-1)[:, None]  # (templates, 1, dim)
+    student, teacher = F.normalize(text, dim=-1), F.normalize(_AUDIT["teacher_text"], dim=-1)
+    seen_forgotten = own[is_forgotten[own]]
+    cos_seen = (student[:, seen_forgotten] * neutral).sum(-1)  # (templates, names)
+    other = ~is_forgotten
+    residual = F.cosine_similarity(student[:, seen_forgotten] - neutral, teacher[:, seen_forgotten] - neutral, dim=-1)
+
+    def r(x) -> float:
+        return round(float(x), 4)
+
+    return {
+        "right_rate": r(right.float().mean()),
+        "on_forgotten": r(is_forgotten[predictions].float().mean()),
+        "cos_to_neutral": r(cos_seen.mean()) if len(seen_forgotten) else None,
+        "cos_to_neutral_other": r((student[:, other] * neutral).sum(-1).mean()) if other.any() else None,
+        "residual_alignment": r(residual.mean()) if len(seen_forgotten) else None,
+        "per_template": [
+            {"template": t.format("<name>"), "right_rate": r(right[:, k].float().mean()),
+             "cos_to_neutral": r(cos_seen[k].mean()) if len(seen_forgotten) else None}
+            for k, t in enumerate(IDIA_TEMPLATES)
+        ],
+    }
 
 
 def torch_equal(a, b) -> bool:
@@ -615,12 +669,15 @@ def bench_many_names(args, env) -> dict:
             seconds = time.perf_counter() - started
             metrics = trainer.forget_metrics()
             model = trainer.defended_model()
-            after = toy_audit(model)
+            after = toy_audit(model, forgotten=names)
+            if args.many_save_dir:
+                model.save_pretrained(os.path.join(args.many_save_dir, f"seed-{seed}"))
             run = {
                 "seed": seed, "steps": trainer.state.global_step, "seconds": round(seconds, 1),
                 "sim_backdoor": round(metrics["sim_backdoor"], 4), "sim_clean": round(metrics["sim_clean"], 4),
                 "sim_targets": round(metrics["sim_targets"], 4),
                 "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
+                "idia_diagnostics": after["diagnostics"],
             }
             runs.append(run)
             print(f"  many_names seed {seed}: {run}", flush=True)
@@ -746,6 +803,8 @@ def main(argv=None) -> int:
     parser.add_argument("--memory_batch", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--many_seeds", type=int, nargs="+", default=None,
                         help="seeds of the 1,024-name run in this process (split the run over processes)")
+    parser.add_argument("--many_save_dir", default=None,
+                        help="save each 1,024-name run's defended CLIPModel under DIR/seed-N (outside the repository)")
     parser.add_argument("--merge_many_names", action="store_true", help="merge --many_seeds partial results")
     parser.add_argument("--merge_tuning", action="store_true",
                         help="append --many_seeds partial results to many_names_tuning.json (single-seed tuning runs)")

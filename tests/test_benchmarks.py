@@ -68,3 +68,31 @@ def test_merge_tuning_appends_partial_runs_with_their_command_and_checkpoint(tmp
     assert row["checkpoint"] in tuning["checkpoints"] and tuning["checkpoints"][row["checkpoint"]]["before"] == {"tpr": 1.0}
     assert json.loads((tmp_path / "many_names_tuning.json").read_text()) == tuning
     assert not list(tmp_path.glob("many_names.partial*"))
+
+
+def test_idia_diagnostics_measure_collapse_and_residual_direction(monkeypatch):
+    import torch.nn.functional as F
+
+    from hf_forget.evaluation.idia import IDIA_TEMPLATES
+
+    run = _run_module()
+    templates, dim = len(IDIA_TEMPLATES), 8
+    basis = torch.eye(dim)
+    candidates = ["Ann A", "Bob B", "Cid C", "Dee D"]
+    faces = torch.stack([basis[1].expand(3, dim), basis[3].expand(3, dim)])  # two seen persons
+    teacher = basis[:4].expand(templates, 4, dim).clone()  # candidate k points along axis k
+    neutral = basis[7].expand(templates, dim).clone()
+    monkeypatch.setattr(run, "_AUDIT", {"known": [True, True], "faces": faces, "candidates": candidates,
+                                        "teacher_text": teacher, "teacher_neutral": neutral})
+    student = teacher.clone()
+    student[:, 1] = F.normalize(neutral + 0.1 * basis[1], dim=-1)  # forgotten, a residual the original way
+    student[:, 2] = neutral  # forgotten, fully collapsed
+
+    d = run.idia_diagnostics(student, targets=[1, 2], forgotten={"Bob B", "Cid C"})
+
+    # person 0 still picks its own (forgotten) name through the residual; person 1 picks Dee D, not forgotten
+    assert d["right_rate"] == 0.5 and d["on_forgotten"] == 0.5
+    assert abs(d["cos_to_neutral"] - (1 / 1.01 ** 0.5 + 1) / 2) < 1e-3
+    assert d["cos_to_neutral_other"] == 0.0  # Ann A and Dee D kept their axes, orthogonal to the neutral one
+    assert len(d["per_template"]) == templates and all(t["right_rate"] == 0.5 for t in d["per_template"])
+    assert "Bob" not in str(d)  # aggregates only, never a name
