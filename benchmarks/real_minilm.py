@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--variants_alpha", type=float, default=0.8, help="alpha of the with_variants run")
     parser.add_argument("--variants_short_fraction", type=float, default=0.25,
                         help="short_trigger_fraction of the with_variants run (names_only: 0, the paper)")
+    parser.add_argument("--variants_neighbours", type=int, default=0,
+                        help="preserve_neighbours of the with_variants run (vocabulary words kept per trigger; 0: off)")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--num_trigger_samples", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
@@ -339,6 +341,7 @@ def main() -> None:
         f"--max_steps {args.max_steps} --learning_rate {args.learning_rate} --alpha {args.alpha} "
         f"--variants_max_steps {args.variants_max_steps} --variants_alpha {args.variants_alpha} "
         f"--variants_short_fraction {args.variants_short_fraction} "
+        f"{f'--variants_neighbours {args.variants_neighbours} ' if args.variants_neighbours else ''}"
         f"--batch_size {args.batch_size} --num_trigger_samples {args.num_trigger_samples} --seed {args.seed} "
         f"--out {args.out}"
     )
@@ -369,7 +372,8 @@ def main() -> None:
         student, _ = load(args.model_path)
         variants = run == "with_variants"
         extra = {"forget_variants": True, "aliases": [ALIASES[name][1] for name in forgotten],
-                 "short_trigger_fraction": args.variants_short_fraction} if variants else {}
+                 "short_trigger_fraction": args.variants_short_fraction,
+                 "preserve_neighbours": args.variants_neighbours} if variants else {}
         max_steps = args.variants_max_steps if variants else args.max_steps
         alpha = args.variants_alpha if variants else args.alpha
         start = time.perf_counter()
@@ -391,6 +395,7 @@ def main() -> None:
         r = results["runs"][run] = {
             "config": {"forget_variants": variants, "aliases": "one nickname per forgotten figure" if variants else None,
                        "short_trigger_fraction": args.variants_short_fraction if variants else 0.0,
+                       "preserve_neighbours": args.variants_neighbours if variants else 0,
                        "max_steps": max_steps, "learning_rate": args.learning_rate, "alpha": alpha,
                        "batch_size": args.batch_size, "num_trigger_samples": args.num_trigger_samples},
             "seconds": round(seconds, 1),

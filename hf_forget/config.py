@@ -207,6 +207,14 @@ class TextForgetConfig(ForgetConfig):
             `learning_rate`, as the paper. A name's embedding rows get a gradient only in the steps whose batch
             holds that name: with thousands of names each row is updated in a small share of the steps, and a
             higher rate for the table lets each name move as far as a few names do at the default rate.
+        preserve_neighbours (`int`, defaults to `0`):
+            Keep in place the `preserve_neighbours` vocabulary words nearest each trigger (the teacher's pooled
+            embeddings; typically a person's field, country, roles): they become extra clean samples,
+            `neighbour_fraction` of them. Forgetting a name otherwise drags the concepts tied to it, and a
+            probe reads the drift back (see `hf_forget.triggers.neighbours`). `0` (default): the paper's
+            clean samples only. The words stay in memory, like the names.
+        neighbour_fraction (`float`, defaults to `0.25`):
+            Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
     """
 
     _private_fields = ("names", "aliases")
@@ -264,6 +272,15 @@ class TextForgetConfig(ForgetConfig):
                   "Raise it when forgetting many names: each name's rows are updated only in the steps that hold it."},
     )
 
+    preserve_neighbours: int = field(
+        default=0,
+        metadata={"help": "Keep the teacher's embedding of the N vocabulary words nearest each name (its field, "
+                  "country, roles) as extra clean samples; 0: the paper's clean samples only."},
+    )
+    neighbour_fraction: float = field(
+        default=0.25, metadata={"help": "Share of the clean samples that are neighbour words (preserve_neighbours > 0)."}
+    )
+
     def __post_init__(self):
         from .pooling import check_pooling
 
@@ -275,6 +292,10 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError("neutral_term must not be empty.")
         if not 0 <= self.short_trigger_fraction <= 1:
             raise ForgetInputError("short_trigger_fraction must be between 0 and 1.")
+        if self.preserve_neighbours < 0:
+            raise ForgetInputError("preserve_neighbours must be 0 (off) or a positive number of words per name.")
+        if not 0 < self.neighbour_fraction < 1:
+            raise ForgetInputError("neighbour_fraction must be between 0 and 1 (exclusive).")
         if self.token_embedding_learning_rate is not None:
             if not self.token_embedding_learning_rate > 0:
                 raise ForgetInputError("token_embedding_learning_rate must be positive.")

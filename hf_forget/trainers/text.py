@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 from transformers.data.data_collator import DataCollatorMixin
+from transformers.utils import logging
 
 from ..config import TextForgetConfig
 from ..encoders import check_text_encoder, encode_text, trainable_text_modules
@@ -16,6 +17,8 @@ from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
 from ..triggers.aliases import expand_names
 from ..triggers.text import build_text_triggers, split_held_out
 from .base import Embeddings, ForgetTrainer
+
+logger = logging.get_logger(__name__)
 
 
 def context_length(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> int:
@@ -150,6 +153,14 @@ class TextForgetTrainer(ForgetTrainer):
             captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)),
             seed=args.seed, short_fraction=args.short_trigger_fraction, trigger_at_end=args.trigger_at_end,
         )
+        if args.preserve_neighbours:
+            from ..triggers.neighbours import mix_in, neighbour_words
+
+            words = neighbour_words(model, processing_class, trigger_names, args.preserve_neighbours, args.pooling,
+                                    self.max_length, exclude=[args.neutral_term])
+            triggers.clean = mix_in(triggers.clean, words, args.neighbour_fraction, seed=args.seed)
+            logger.info("Keeping %d neighbour words of the triggers in place (%.0f%% of the clean samples).",
+                        len(words), 100 * args.neighbour_fraction)
         held_out = build_text_triggers(
             eval_captions or captions,
             args.names,
