@@ -14,6 +14,7 @@ run, because the machines are shared and absolute times are noisy. Results hold 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -653,10 +654,13 @@ def bench_many_names(args, env) -> dict:
     runs = []
     seeds = args.many_seeds if args.many_seeds is not None else list(range(args.repeats))
     partial = os.path.join(RESULTS, "many_names.partial-" + "-".join(map(str, seeds)) + ".json")
+    train_names = names
+    if args.many_seen_repeats > 1:  # exploratory: the evaluated names listed more often (see the help)
+        train_names = seen * (args.many_seen_repeats - 1) + names
     for seed in seeds:
-        with tempfile.TemporaryDirectory() as scratch:
+        with tempfile.TemporaryDirectory() as scratch, _duplicates_allowed(args.many_seen_repeats > 1):
             config = text_config(
-                scratch, names, max_steps=args.many_steps, embedding="pooled", learning_rate=args.many_lr,
+                scratch, train_names, max_steps=args.many_steps, embedding="pooled", learning_rate=args.many_lr,
                 alpha=args.many_alpha, lr_milestones=[args.many_steps // 2, args.many_steps * 3 // 4],
                 num_trigger_samples=args.many_trigger_samples,
                 token_embedding_learning_rate=args.many_token_lr, trigger_at_end=args.many_trigger_at_end,
@@ -678,6 +682,7 @@ def bench_many_names(args, env) -> dict:
                 "sim_targets": round(metrics["sim_targets"], 4),
                 "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
                 "idia_diagnostics": after["diagnostics"],
+                **({"seen_repeats": args.many_seen_repeats} if args.many_seen_repeats > 1 else {}),
             }
             runs.append(run)
             print(f"  many_names seed {seed}: {run}", flush=True)
@@ -685,6 +690,22 @@ def bench_many_names(args, env) -> dict:
     if len(runs) < 3:  # seeds split over processes (--many_seeds): merge with --merge_many_names
         return {"runs": runs}
     return many_names_summary(runs, before, names, seen, args, env)
+
+
+@contextlib.contextmanager
+def _duplicates_allowed(allowed: bool):
+    """``--many_seen_repeats``: let the trainer take a names list that repeats names (it refuses one otherwise)."""
+    if not allowed:
+        yield
+        return
+    import hf_forget.validation as validation
+
+    check = validation.validate_names
+    validation.validate_names = lambda names, *rest, **kw: check(list(dict.fromkeys(names)), *rest, **kw)
+    try:
+        yield
+    finally:
+        validation.validate_names = check
 
 
 def merge_many_names(args, env) -> dict:
@@ -757,7 +778,7 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
         "acceptance": "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)",
         "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "alpha": args.many_alpha,
                      "token_embedding_learning_rate": args.many_token_lr, "trigger_at_end": args.many_trigger_at_end,
-                     "short_trigger_fraction": args.many_short,
+                     "short_trigger_fraction": args.many_short, "seen_repeats": args.many_seen_repeats,
                      "captions": args.many_captions, "batch": "128 + 128", "max_steps": args.many_steps,
                      "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
@@ -803,6 +824,10 @@ def main(argv=None) -> int:
     parser.add_argument("--memory_batch", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--many_seeds", type=int, nargs="+", default=None,
                         help="seeds of the 1,024-name run in this process (split the run over processes)")
+    parser.add_argument("--many_seen_repeats", type=int, default=1,
+                        help="exploratory, not a protocol: list the 32 evaluated names this many times among the "
+                             "1,024, so that they get that many times their share of the poisoned samples "
+                             "(held-out figures then weigh them that much more too)")
     parser.add_argument("--many_save_dir", default=None,
                         help="save each 1,024-name run's defended CLIPModel under DIR/seed-N (outside the repository)")
     parser.add_argument("--merge_many_names", action="store_true", help="merge --many_seeds partial results")
