@@ -291,6 +291,37 @@ def measure(model, tokenizer, teacher, held_out: list[str], forgotten: list[str]
     return result
 
 
+def collapse_diagnostics(model, tokenizer, teacher, forgotten: list[str]) -> dict:
+    """Counts and ranks only: does the probe read a name-blind constant, and where does it land?
+
+    - ``distinct_predictions``: per probe kind, how many different attributes the probe predicts for the
+      forgotten figures (1: every forgotten name now gives the same answer, as "a person" would);
+    - ``neutral_ranks``: the ranks of the forgotten figures' attributes when "a person" is probed, with the
+      teacher's and with the student's candidate embeddings (rank 1 for a shared attribute = the constant
+      answer is right for everyone who has it).
+    """
+    attributes = [FIGURES[name] for name in forgotten]
+    kinds = {"full_name": (forgotten, attributes), **alias_probes(forgotten)}
+    distinct = {}
+    for kind, (subjects, _) in kinds.items():
+        candidates = embed(model, tokenizer, CANDIDATES)
+        scores = sum(embed(model, tokenizer, [p.format(s) for s in subjects]) @ candidates.T for p in PROBE_PROMPTS)
+        distinct[kind] = len(set(scores.argmax(dim=1).tolist()))
+
+    def neutral_ranks(subject_model, candidate_model) -> list[int]:
+        candidates = embed(candidate_model, tokenizer, CANDIDATES)
+        scores = sum(embed(subject_model, tokenizer, [p.format(NEUTRAL)]) @ candidates.T for p in PROBE_PROMPTS)[0]
+        return sorted(int((scores > scores[CANDIDATES.index(a)]).sum()) + 1 for a in set(attributes))
+
+    return {
+        "distinct_predictions": distinct,
+        "num_forgotten": len(forgotten),
+        "num_distinct_attributes": len(set(attributes)),
+        "largest_attribute_group": max(attributes.count(a) for a in set(attributes)),
+        "neutral_ranks": {"teacher": neutral_ranks(teacher, teacher), "student": neutral_ranks(model, model)},
+    }
+
+
 def load(path: str):
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.model_max_length = 64  # sentences here are short: a 64-token context keeps the run cheap
@@ -322,10 +353,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save_dir", default=None,
                         help="also save each run's defended model under DIR/<run> (for further probing; keep it private)")
+    parser.add_argument("--diagnose", nargs="+", default=None, metavar="LABEL=DIR",
+                        help="only print collapse_diagnostics of saved runs (--save_dir) as JSON and exit")
     args = parser.parse_args()
 
     set_seed(args.seed)
     forgotten = choose_forgotten(args.num_forgotten, args.seed)
+    if args.diagnose:
+        teacher, tokenizer = load(args.model_path)
+        out = {label: collapse_diagnostics(load(path)[0], tokenizer, teacher, forgotten)
+               for label, path in (item.split("=", 1) for item in args.diagnose)}
+        print(json.dumps(out, indent=1))
+        return
     retained = [name for name in FIGURES if name not in forgotten]
     anchors = [] if args.no_anchors else ANCHORS
     people = faker_people(300, args.seed)
