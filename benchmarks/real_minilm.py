@@ -147,8 +147,11 @@ TUNING = (
     "short_trigger_fraction 0.25: full names 2 of 8, alias attack 8 of 32 (try 1's setting was re-run the same "
     "way once, to measure per-prompt similarities). Try 4: try 3 plus two clean-sentence shapes that mention "
     "the probe's attribute phrases: names_only 2 of 8 (was 0 of 8), with_variants 2 of 8, alias 7 of 32; "
-    "reverted. Try 5 (these results): try 3's setting through this command line, names_only as try 1. "
-    "All with lr 2e-4, batch 32, pool 2048, seed 0. Not tuned further."
+    "reverted. Try 5: try 3's setting through this command line, names_only as try 1. Tries 6 and 7 (short "
+    "clean texts; more anchor figures): reverted, see results/real_minilm_reverted_tries.json. Try 8 (these "
+    "results, 2026-11-29): try 5 plus preserve_neighbours 8 in with_variants (the 8 vocabulary words nearest each "
+    "trigger kept as clean samples, a quarter of them); one run, not tuned further (no other number of words "
+    "or fraction tried). All with lr 2e-4, batch 32, pool 2048, seed 0."
 )
 
 # ------------------------------------------------------------------------------------------ generic text

@@ -212,7 +212,9 @@ class TextForgetConfig(ForgetConfig):
             embeddings; typically a person's field, country, roles): they become extra clean samples,
             `neighbour_fraction` of them. Forgetting a name otherwise drags the concepts tied to it, and a
             probe reads the drift back (see `hf_forget.triggers.neighbours`). `0` (default): the paper's
-            clean samples only. The words stay in memory, like the names.
+            clean samples only. Words of a trigger (names, variants, aliases) are never kept: list a one-word
+            nickname as an alias, or it may be among the words held in place. The words stay in memory, like
+            the names.
         neighbour_fraction (`float`, defaults to `0.25`):
             Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
     """
