@@ -67,3 +67,21 @@ def test_trainer_keeps_neighbour_words_as_clean_samples(tmp_path):
 def test_bad_neighbour_settings_are_rejected(tmp_path, bad):
     with pytest.raises(ForgetInputError):
         TextForgetConfig(output_dir=str(tmp_path), names=["Jane Doe"], **bad)
+
+
+def test_a_vocabulary_without_whole_words_leaves_the_clean_samples_alone(tmp_path):
+    from hf_forget.testing import tiny_clip_text_model
+
+    model, tokenizer = tiny_clip_text_model()  # byte-level BPE without merges: no whole words
+    assert vocabulary_words(tokenizer) == []
+    def config(**kwargs):
+        return TextForgetConfig(
+            output_dir=str(tmp_path / "out"), names=["Jane Doe"], embedding="pooled", max_steps=1,
+            per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=8, report_to="none", **kwargs,
+        )
+
+    captions = training_captions(200)
+    with_option = TextForgetTrainer(model, config(preserve_neighbours=3), tokenizer, captions,
+                                    eval_captions=held_out_captions(20))
+    without = TextForgetTrainer(model, config(), tokenizer, captions, eval_captions=held_out_captions(20))
+    assert with_option.train_dataset.clean == without.train_dataset.clean

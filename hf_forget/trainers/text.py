@@ -158,6 +158,8 @@ class TextForgetTrainer(ForgetTrainer):
 
             words = neighbour_words(model, processing_class, trigger_names, args.preserve_neighbours, args.pooling,
                                     self.max_length, exclude=[args.neutral_term])
+            if not words:
+                logger.warning("preserve_neighbours: the tokenizer's vocabulary has no whole words to keep; ignored.")
             triggers.clean = mix_in(triggers.clean, words, args.neighbour_fraction, seed=args.seed)
             logger.info("Keeping %d neighbour words of the triggers in place (%.0f%% of the clean samples).",
                         len(words), 100 * args.neighbour_fraction)
