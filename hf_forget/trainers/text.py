@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -12,8 +13,8 @@ from transformers.data.data_collator import DataCollatorMixin
 from transformers.utils import logging
 
 from ..config import TextForgetConfig
-from ..errors import ForgetInputError
 from ..encoders import check_text_encoder, encode_text, trainable_text_modules
+from ..errors import ForgetInputError
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
 from ..triggers.aliases import expand_names
 from ..triggers.text import build_text_triggers, split_held_out
@@ -92,7 +93,7 @@ class HardNameSampler(Sampler[int]):
         for name in names.unique().tolist():
             new = float(distance[names == name].mean())
             old = float(self.distance[name])
-            self.distance[name] = new if old != old else self.momentum * old + (1 - self.momentum) * new
+            self.distance[name] = new if math.isnan(old) else self.momentum * old + (1 - self.momentum) * new
 
     def __iter__(self):
         for start in range(0, self.num_samples, self.chunk):
