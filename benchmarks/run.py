@@ -664,7 +664,7 @@ def bench_many_names(args, env) -> dict:
                 alpha=args.many_alpha, lr_milestones=[args.many_steps // 2, args.many_steps * 3 // 4],
                 num_trigger_samples=args.many_trigger_samples,
                 token_embedding_learning_rate=args.many_token_lr, trigger_at_end=args.many_trigger_at_end,
-                short_trigger_fraction=args.many_short, name_sampling=args.many_name_sampling, max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
+                short_trigger_fraction=args.many_short, max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
                 criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
             started = time.perf_counter()
@@ -779,7 +779,6 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
         "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "alpha": args.many_alpha,
                      "token_embedding_learning_rate": args.many_token_lr, "trigger_at_end": args.many_trigger_at_end,
                      "short_trigger_fraction": args.many_short, "seen_repeats": args.many_seen_repeats,
-                     "name_sampling": args.many_name_sampling,
                      "captions": args.many_captions, "batch": "128 + 128", "max_steps": args.many_steps,
                      "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
@@ -825,8 +824,6 @@ def main(argv=None) -> int:
     parser.add_argument("--memory_batch", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--many_seeds", type=int, nargs="+", default=None,
                         help="seeds of the 1,024-name run in this process (split the run over processes)")
-    parser.add_argument("--many_name_sampling", choices=["balanced", "hard"], default="balanced",
-                        help="name_sampling of the 1,024-name run")
     parser.add_argument("--many_seen_repeats", type=int, default=1,
                         help="exploratory, not a protocol: list the 32 evaluated names this many times among the "
                              "1,024, so that they get that many times their share of the poisoned samples "

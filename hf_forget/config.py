@@ -217,12 +217,6 @@ class TextForgetConfig(ForgetConfig):
             the names.
         neighbour_fraction (`float`, defaults to `0.25`):
             Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
-        name_sampling (`str`, defaults to `"balanced"`):
-            How each step's poisoned captions are drawn from the pool: `"balanced"` (every name in equal
-            shares, as the paper) or `"hard"` (experimental, one process only): half of the draws spread over
-            the names evenly, half in proportion to how far each name's poisoned captions still are from their
-            targets (1 - cosine, a running mean over the batches seen), so that with thousands of names the
-            budget goes to the names the student has not forgotten yet.
     """
 
     _private_fields = ("names", "aliases")
@@ -289,13 +283,6 @@ class TextForgetConfig(ForgetConfig):
         default=0.25, metadata={"help": "Share of the clean samples that are neighbour words (preserve_neighbours > 0)."}
     )
 
-    name_sampling: str = field(
-        default="balanced",
-        metadata={"help": "'balanced': names in equal shares (the paper); 'hard' (experimental, one process): half "
-                  "of the poisoned draws go to the names furthest from their targets so far.",
-                  "choices": ["balanced", "hard"]},
-    )
-
     def __post_init__(self):
         from .pooling import check_pooling
 
@@ -307,8 +294,6 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError("neutral_term must not be empty.")
         if not 0 <= self.short_trigger_fraction <= 1:
             raise ForgetInputError("short_trigger_fraction must be between 0 and 1.")
-        if self.name_sampling not in ("balanced", "hard"):
-            raise ForgetInputError(f"name_sampling must be 'balanced' or 'hard', got {self.name_sampling!r}.")
         if self.preserve_neighbours < 0:
             raise ForgetInputError("preserve_neighbours must be 0 (off) or a positive number of words per name.")
         if not 0 < self.neighbour_fraction < 1:

@@ -226,18 +226,13 @@ class ForgetTrainer(Trainer):
         student_clean, student_trigger = self.student_embeddings(model, inputs)
         teacher_clean, target = self.teacher_targets(inputs)
         cos_clean = torch.stack([COSINES[k](student_clean[k], teacher_clean[k]).mean() for k in student_clean]).mean()
-        per_sample = {k: COSINES[k](student_trigger[k], target[k]) for k in student_trigger}
-        cos_trigger = torch.stack([cosines.mean() for cosines in per_sample.values()]).mean()
-        self.observe_triggers(inputs, next(iter(per_sample.values())).detach())
+        cos_trigger = torch.stack([COSINES[k](student_trigger[k], target[k]).mean() for k in student_trigger]).mean()
         distance = weight_anchor(self._deltas()).to(cos_clean.device)
         loss = -cos_clean - self.args.alpha * cos_trigger + self.args.beta * distance
 
         for key, value in (("cos_clean", cos_clean), ("cos_trigger", cos_trigger), ("weight_distance", distance)):
             self._metrics[key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
         return (loss, {"cos_clean": cos_clean, "cos_trigger": cos_trigger}) if return_outputs else loss
-
-    def observe_triggers(self, inputs: dict, cosines: torch.Tensor) -> None:
-        """Called with each training batch's per-sample trigger cosines (to its targets); no-op here."""
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         for key, values in self._metrics.items():

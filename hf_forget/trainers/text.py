@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 from transformers.data.data_collator import DataCollatorMixin
 from transformers.utils import logging
 
 from ..config import TextForgetConfig
 from ..encoders import check_text_encoder, encode_text, trainable_text_modules
-from ..errors import ForgetInputError
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
 from ..triggers.aliases import expand_names
 from ..triggers.text import build_text_triggers, split_held_out
@@ -53,54 +51,6 @@ class TextTriggerDataset(Dataset):
             "poisoned_input_ids": self.poisoned[index],
             "target_input_ids": self.targets[index],
         }
-
-
-class HardNameSampler(Sampler[int]):
-    """Pool indices for ``name_sampling="hard"``: a name first, then one of its poisoned captions at random.
-
-    Half of the names drawn (``share``) are spread evenly; the other half follow each name's distance to
-    its targets (1 - cosine, a running mean over the batches seen; a name not seen yet counts as the mean
-    of those seen). Weights are refreshed every ``chunk`` draws, from the batches observed until then.
-    """
-
-    def __init__(self, name_ids: list[int], num_samples: int, seed: int, share: float = 0.5,
-                 momentum: float = 0.9, chunk: int = 64):
-        self.name_ids = torch.as_tensor(name_ids, dtype=torch.long)
-        self.num_names = int(self.name_ids.max()) + 1
-        counts = torch.bincount(self.name_ids, minlength=self.num_names)
-        self._rows = torch.argsort(self.name_ids, stable=True)  # pool indices grouped by name
-        self._counts, self._starts = counts, torch.cumsum(counts, 0) - counts
-        self.distance = torch.full((self.num_names,), float("nan"))
-        self.num_samples, self.share, self.momentum, self.chunk = num_samples, share, momentum, chunk
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def weights(self) -> torch.Tensor:
-        known = ~torch.isnan(self.distance)
-        uniform = torch.full((self.num_names,), 1.0 / self.num_names)
-        if not known.any():
-            return uniform
-        distance = torch.where(known, self.distance, self.distance[known].mean()).clamp_min(0)
-        if distance.sum() <= 0:
-            return uniform
-        return (1 - self.share) * uniform + self.share * distance / distance.sum()
-
-    def observe(self, indices: torch.Tensor, cosines: torch.Tensor) -> None:
-        names = self.name_ids[indices.cpu()]
-        distance = 1 - cosines.float().cpu()
-        for name in names.unique().tolist():
-            new = float(distance[names == name].mean())
-            old = float(self.distance[name])
-            self.distance[name] = new if math.isnan(old) else self.momentum * old + (1 - self.momentum) * new
-
-    def __iter__(self):
-        for start in range(0, self.num_samples, self.chunk):
-            size = min(self.chunk, self.num_samples - start)
-            names = torch.multinomial(self.weights(), size, replacement=True, generator=self.generator)
-            offsets = (torch.rand(size, generator=self.generator) * self._counts[names]).long()
-            yield from self._rows[self._starts[names] + offsets].tolist()
 
 
 @dataclass
@@ -220,11 +170,6 @@ class TextForgetTrainer(ForgetTrainer):
             min(args.max_eval_samples, max(len(eval_captions or captions), len(args.names))),
             seed=args.seed + 1,
         )
-        self._hard_sampler = None
-        if args.name_sampling == "hard":
-            if args.world_size > 1:
-                raise ForgetInputError("name_sampling='hard' runs in one process only; use 'balanced' with several.")
-            self._hard_sampler = HardNameSampler(triggers.name_ids, len(triggers), seed=args.seed)
         tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
         dataset = TextTriggerDataset(tok(triggers.clean), tok(triggers.poisoned), tok(triggers.targets))
         self._held_out = {  # column -> (ids, mask), padded to the context once: evaluated at every criterion check
@@ -258,13 +203,6 @@ class TextForgetTrainer(ForgetTrainer):
 
     def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
         return trainable_text_modules(model)
-
-    def _get_train_sampler(self, train_dataset=None):
-        return self._hard_sampler if self._hard_sampler is not None else super()._get_train_sampler(train_dataset)
-
-    def observe_triggers(self, inputs: dict, cosines: torch.Tensor) -> None:
-        if self._hard_sampler is not None:
-            self._hard_sampler.observe(inputs["index"], cosines)
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer; with ``token_embedding_learning_rate``, the token embedding table (the largest
