@@ -1,5 +1,6 @@
 """preserve_neighbours: the vocabulary words nearest a forgotten name are kept as clean samples."""
 
+import itertools
 import string
 
 import pytest
@@ -42,7 +43,7 @@ def test_mix_in_replaces_an_even_share_and_uses_every_word_alike():
     clean = [f"caption {i}" for i in range(100)]
     mixed = mix_in(clean, ["tennis", "music", "river"], 0.25, seed=0)
     replaced = [i for i, (a, b) in enumerate(zip(clean, mixed)) if a != b]
-    assert len(replaced) == 25 and all(b - a == 4 for a, b in zip(replaced, replaced[1:]))  # spread evenly
+    assert len(replaced) == 25 and all(b - a == 4 for a, b in itertools.pairwise(replaced))  # spread evenly
     counts = sorted(mixed.count(w) for w in ("tennis", "music", "river"))
     assert counts == [8, 8, 9]
     assert mix_in(clean, [], 0.25) == clean
