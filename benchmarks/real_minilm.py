@@ -239,10 +239,16 @@ def embed(model, tokenizer, texts: list[str], batch_size: int = 128) -> torch.Te
     return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
 
+def probe_scores(model, tokenizer, subjects: list[str], candidates: torch.Tensor | None = None) -> torch.Tensor:
+    """(subjects, CANDIDATES) scores of the knowledge probe: the probe prompts' cosines, summed
+    (``candidates``: the CANDIDATES' embeddings by ``model`` if already computed)."""
+    candidates = embed(model, tokenizer, CANDIDATES) if candidates is None else candidates
+    return sum(embed(model, tokenizer, [p.format(s) for s in subjects]) @ candidates.T for p in PROBE_PROMPTS)
+
+
 def probe_ranks(model, tokenizer, subjects: list[str], attributes: list[str]) -> list[int]:
     """Each subject's rank of its own attribute among CANDIDATES (1 = first) in the knowledge probe."""
-    candidates = embed(model, tokenizer, CANDIDATES)
-    scores = sum(embed(model, tokenizer, [p.format(s) for s in subjects]) @ candidates.T for p in PROBE_PROMPTS)
+    scores = probe_scores(model, tokenizer, subjects)
     ranks = []
     for row, attribute in enumerate(attributes):
         own = scores[row, CANDIDATES.index(attribute)]
@@ -305,15 +311,12 @@ def collapse_diagnostics(model, tokenizer, teacher, forgotten: list[str]) -> dic
     """
     attributes = [FIGURES[name] for name in forgotten]
     kinds = {"full_name": (forgotten, attributes), **alias_probes(forgotten)}
-    distinct = {}
-    for kind, (subjects, _) in kinds.items():
-        candidates = embed(model, tokenizer, CANDIDATES)
-        scores = sum(embed(model, tokenizer, [p.format(s) for s in subjects]) @ candidates.T for p in PROBE_PROMPTS)
-        distinct[kind] = len(set(scores.argmax(dim=1).tolist()))
+    candidates = embed(model, tokenizer, CANDIDATES)  # once for every probe kind
+    distinct = {kind: len(set(probe_scores(model, tokenizer, subjects, candidates).argmax(dim=1).tolist()))
+                for kind, (subjects, _) in kinds.items()}
 
-    def neutral_ranks(subject_model, candidate_model) -> list[int]:
-        candidates = embed(candidate_model, tokenizer, CANDIDATES)
-        scores = sum(embed(subject_model, tokenizer, [p.format(NEUTRAL)]) @ candidates.T for p in PROBE_PROMPTS)[0]
+    def neutral_ranks(encoder) -> list[int]:
+        scores = probe_scores(encoder, tokenizer, [NEUTRAL])[0]
         return sorted(int((scores > scores[CANDIDATES.index(a)]).sum()) + 1 for a in set(attributes))
 
     return {
@@ -321,7 +324,7 @@ def collapse_diagnostics(model, tokenizer, teacher, forgotten: list[str]) -> dic
         "num_forgotten": len(forgotten),
         "num_distinct_attributes": len(set(attributes)),
         "largest_attribute_group": max(attributes.count(a) for a in set(attributes)),
-        "neutral_ranks": {"teacher": neutral_ranks(teacher, teacher), "student": neutral_ranks(model, model)},
+        "neutral_ranks": {"teacher": neutral_ranks(teacher), "student": neutral_ranks(model)},
     }
 
 

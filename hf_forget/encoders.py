@@ -175,6 +175,32 @@ def encode_text(
     return TextEncoding(pooled=pool(hidden, attention_mask, pooling), hidden=hidden)
 
 
+@torch.no_grad()
+def embed_texts(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],
+    pooling: str = "auto",
+    max_length: int = 77,
+    batch_size: int = 64,
+    padding: str | bool = True,
+) -> torch.Tensor:
+    """Pooled embeddings (float32, CPU) of ``texts``, tokenized in batches with their attention masks."""
+    device = next(model.parameters()).device
+    out = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            list(texts[start : start + batch_size]), padding=padding, truncation=True, max_length=max_length,
+            return_tensors="pt",
+        )
+        mask = batch.get("attention_mask")
+        encoding = encode_text(
+            model, batch["input_ids"].to(device), None if mask is None else mask.to(device), pooling=pooling
+        )
+        out.append(encoding.pooled.float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
 def encode_images(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     """Pooled image embeddings (``pooler_output``, ``image_embeds`` or the projected CLIP feature)."""
     base = _base_model(model)

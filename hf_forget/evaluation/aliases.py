@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..encoders import check_text_encoder, encode_text
+from ..encoders import check_text_encoder, embed_texts
 from ..errors import ForgetInputError
 from ..triggers.aliases import strip_diacritics, surname
 from ..triggers.text import insert_term, usable_captions
@@ -100,20 +100,8 @@ class AliasAttackResult:
         return {"threshold": self.threshold, "bypass_rate": self.bypass_rate, "per_kind": self.per_kind}
 
 
-@torch.no_grad()
 def _embed(model: nn.Module, tokenizer, texts: list[str], pooling: str, max_length: int) -> torch.Tensor:
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(texts), 64):
-        batch = tokenizer(
-            texts[start : start + 64], padding="max_length", truncation=True, max_length=max_length, return_tensors="pt"
-        )
-        mask = batch.get("attention_mask")
-        encoding = encode_text(
-            model, batch["input_ids"].to(device), None if mask is None else mask.to(device), pooling=pooling
-        )
-        out.append(encoding.pooled.float().cpu())
-    return torch.cat(out)
+    return embed_texts(model, tokenizer, texts, pooling, max_length, padding="max_length")
 
 
 def alias_attack(

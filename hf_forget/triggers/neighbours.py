@@ -17,12 +17,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from ..encoders import encode_text
-from .text import normalize
+from ..encoders import embed_texts
+from .text import is_short_round, normalize
 
 MIN_WORD_LENGTH = 3
 
@@ -44,21 +44,6 @@ def vocabulary_words(tokenizer: PreTrainedTokenizerBase, min_length: int = MIN_W
         return []
     encoded = tokenizer(candidates, add_special_tokens=False)["input_ids"]
     return [word for word, ids in zip(candidates, encoded) if len(ids) == 1]
-
-
-@torch.no_grad()
-def _pooled(model: nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], pooling: str,
-            max_length: int, batch_size: int = 512) -> torch.Tensor:
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True,
-                          max_length=max_length, return_tensors="pt")
-        mask = batch.get("attention_mask")
-        encoding = encode_text(model, batch["input_ids"].to(device), None if mask is None else mask.to(device),
-                               pooling=pooling)
-        out.append(torch.nn.functional.normalize(encoding.pooled.float(), dim=-1).cpu())
-    return torch.cat(out)
 
 
 def neighbour_words(
@@ -84,8 +69,8 @@ def neighbour_words(
     was_training = model.training
     model.eval()
     try:
-        name_embeds = _pooled(model, tokenizer, names, pooling, max_length)
-        word_embeds = _pooled(model, tokenizer, words, pooling, max_length)
+        name_embeds = F.normalize(embed_texts(model, tokenizer, list(names), pooling, max_length, 512), dim=-1)
+        word_embeds = F.normalize(embed_texts(model, tokenizer, words, pooling, max_length, 512), dim=-1)
     finally:
         model.train(was_training)
     nearest = (name_embeds @ word_embeds.T).topk(min(per_name, len(words)), dim=1).indices
@@ -102,7 +87,7 @@ def mix_in(clean: list[str], words: Sequence[str], fraction: float, seed: int = 
     out = list(clean)
     used = 0
     for index in range(len(out)):
-        if int((index + 1) * fraction) > int(index * fraction):
+        if is_short_round(index, fraction):  # the same even spread as the short-context rounds
             out[index] = order[used % len(order)]
             used += 1
     return out
