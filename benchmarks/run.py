@@ -666,7 +666,7 @@ def bench_many_names(args, env) -> dict:
                 alpha=args.many_alpha, lr_milestones=[args.many_steps // 2, args.many_steps * 3 // 4],
                 num_trigger_samples=args.many_trigger_samples,
                 token_embedding_learning_rate=args.many_token_lr, trigger_at_end=args.many_trigger_at_end,
-                short_trigger_fraction=args.many_short, max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
+                short_trigger_fraction=args.many_short, identity_residual_weight=args.many_residual, max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
                 criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
             started = time.perf_counter()
@@ -780,7 +780,8 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
         "acceptance": "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)",
         "settings": {"embedding": "pooled", "learning_rate": args.many_lr, "alpha": args.many_alpha,
                      "token_embedding_learning_rate": args.many_token_lr, "trigger_at_end": args.many_trigger_at_end,
-                     "short_trigger_fraction": args.many_short, "seen_repeats": args.many_seen_repeats,
+                     "short_trigger_fraction": args.many_short, "identity_residual_weight": args.many_residual,
+                     "seen_repeats": args.many_seen_repeats,
                      "captions": args.many_captions, "batch": "128 + 128", "max_steps": args.many_steps,
                      "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
@@ -807,6 +808,8 @@ def main(argv=None) -> int:
                         help="trigger_at_end in the 1,024-name run (names may replace a caption's last word)")
     parser.add_argument("--many_short", type=float, default=0.0,
                         help="short_trigger_fraction of the 1,024-name run")
+    parser.add_argument("--many_residual", type=float, default=0.0,
+                        help="identity_residual_weight of the 1,024-name run")
     parser.add_argument("--many_token_lr", type=float, default=None,
                         help="token_embedding_learning_rate of the 1,024-name run (default: --many_lr)")
     parser.add_argument("--many_captions", choices=["scenes", "demo"], default="scenes",

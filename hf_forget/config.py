@@ -217,6 +217,16 @@ class TextForgetConfig(ForgetConfig):
             the names.
         neighbour_fraction (`float`, defaults to `0.25`):
             Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
+
+        > Beyond the paper's objective
+
+        identity_residual_weight (`float`, defaults to `0.0`):
+            Weight `gamma` of a fourth term, `gamma * mean relu(r)`, where `r` is the component of the student's
+            trigger embedding, measured from the target, along the direction the teacher's trigger embedding
+            takes from it (`hf_forget.losses.identity_residual`). The backdoor term only asks to be *close* to
+            the target; what stays of the name is read by an attack that ranks many candidate names, so this
+            term removes the part that still points at the person. Costs one more teacher embedding per trigger
+            sample, computed once with `teacher_cache`. `0` (default): the paper's three terms.
     """
 
     _private_fields = ("names", "aliases")
@@ -282,6 +292,11 @@ class TextForgetConfig(ForgetConfig):
     neighbour_fraction: float = field(
         default=0.25, metadata={"help": "Share of the clean samples that are neighbour words (preserve_neighbours > 0)."}
     )
+    identity_residual_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of the identity-residual term (what of the name still points at the person, "
+                  "see hf_forget.losses.identity_residual); 0: the paper's objective."},
+    )
 
     def __post_init__(self):
         from .pooling import check_pooling
@@ -294,6 +309,8 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError("neutral_term must not be empty.")
         if not 0 <= self.short_trigger_fraction <= 1:
             raise ForgetInputError("short_trigger_fraction must be between 0 and 1.")
+        if self.identity_residual_weight < 0:
+            raise ForgetInputError("identity_residual_weight must be 0 (off) or positive.")
         if self.preserve_neighbours < 0:
             raise ForgetInputError("preserve_neighbours must be 0 (off) or a positive number of words per name.")
         if not 0 < self.neighbour_fraction < 1:

@@ -2,6 +2,8 @@
 
     L = -mean cos(M(x), M~(x))  -  alpha * mean cos(Δ, M~(z))  +  beta * Σ_tensors ||θ~ - θ||₂
 
+and an optional term of ours, ``+ gamma * mean relu(identity_residual)`` (see :func:`identity_residual`).
+
 ``pooled_cosine`` compares (batch, dim) embeddings; ``hidden_cosine`` compares (batch, seq, dim) token
 states position by position and averages over positions (every position counts, padding included,
 because a Stable Diffusion UNet attends to all of them).
@@ -39,6 +41,21 @@ def preservation_loss(student: torch.Tensor, teacher: torch.Tensor, cosine=poole
 def backdoor_loss(student: torch.Tensor, target: torch.Tensor, cosine=pooled_cosine) -> torch.Tensor:
     """``-mean cos(Δ, M~(z))`` over trigger samples (multiply by alpha)."""
     return -cosine(student, target).mean()
+
+
+def identity_residual(student: torch.Tensor, target: torch.Tensor, teacher_trigger: torch.Tensor) -> torch.Tensor:
+    """Per-sample component of the student's trigger embedding along what the teacher's trigger added.
+
+    With unit vectors ``s = M~(z)``, ``d = Δ`` and ``t = M(z)``: ``s · u``, where ``u`` is the unit part of ``t``
+    orthogonal to ``d``. The teacher's ``u`` is what the trigger adds to the neutral sample (the identity a
+    face or a photo matches); a student close to ``Δ`` may still keep a small part along it, which is what a
+    nearest-neighbour attack over many candidates reads. Zero at the target, or anywhere orthogonal to ``u``.
+    Works on (batch, dim) and, averaged over positions, on (batch, seq, dim) embeddings.
+    """
+    s, d, t = (F.normalize(x.float(), dim=-1) for x in (student, target, teacher_trigger))
+    direction = F.normalize(t - (t * d).sum(dim=-1, keepdim=True) * d, dim=-1)
+    component = (s * direction).sum(dim=-1)
+    return component.flatten(1).mean(dim=1) if component.dim() > 1 else component
 
 
 def weight_anchor(deltas: Iterable[torch.Tensor]) -> torch.Tensor:

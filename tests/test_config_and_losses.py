@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hf_forget import ForgetInputError, TextForgetConfig, VisionForgetConfig
-from hf_forget.losses import backdoor_loss, hidden_cosine, preservation_loss, weight_anchor
+from hf_forget.losses import backdoor_loss, hidden_cosine, identity_residual, preservation_loss, weight_anchor
 
 
 def test_reference_defaults(tmp_path):
@@ -60,3 +60,24 @@ def test_losses_are_negative_mean_cosines():
     assert backdoor_loss(a, a).item() == pytest.approx(-1.0)
     states = torch.randn(2, 5, 3)
     assert torch.allclose(hidden_cosine(states, states), torch.ones(2))
+
+
+def test_identity_residual_is_the_component_along_the_teachers_residual():
+    target = torch.tensor([[1.0, 0.0, 0.0]])
+    teacher = torch.tensor([[1.0, 1.0, 0.0]])  # the trigger added the second axis
+    # at the target: nothing left; along the teacher's way: positive; orthogonal to it or opposite: <= 0
+    assert identity_residual(target, target, teacher).item() == pytest.approx(0.0)
+    assert identity_residual(teacher, target, teacher).item() > 0.5
+    assert identity_residual(torch.tensor([[1.0, 0.0, 1.0]]), target, teacher).item() == pytest.approx(0.0, abs=1e-6)
+    assert identity_residual(torch.tensor([[1.0, -1.0, 0.0]]), target, teacher).item() < -0.5
+    # (batch, seq, dim) states: per position, averaged over positions; scale-free like the cosines
+    states = torch.stack([teacher, target], dim=1)
+    expected = (identity_residual(teacher, target, teacher) + 0) / 2
+    assert identity_residual(3 * states, torch.stack([target, target], 1), torch.stack([teacher, teacher], 1)).item() == \
+        pytest.approx(expected.item())
+
+
+def test_identity_residual_weight_is_checked(tmp_path):
+    assert TextForgetConfig(output_dir=str(tmp_path), names=["Ann"]).identity_residual_weight == 0.0
+    with pytest.raises(ForgetInputError, match="identity_residual_weight"):
+        TextForgetConfig(output_dir=str(tmp_path), names=["Ann"], identity_residual_weight=-1)

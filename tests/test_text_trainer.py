@@ -132,6 +132,37 @@ def test_norm_layers_are_frozen_and_teacher_cache_matches_reference_protocol(tmp
     assert losses[True] == pytest.approx(losses[False], abs=1e-3)
 
 
+def _residual_run(tmp_path, weight, cache=True, steps=40):
+    from hf_forget.losses import identity_residual
+
+    model, tokenizer = tiny_clip_text_model()
+    teacher = copy.deepcopy(model)
+    config = TextForgetConfig(output_dir=str(tmp_path), names=NAMES, embedding="pooled", teacher_cache=cache,
+                              identity_residual_weight=weight, **{**FAST, "max_steps": steps, "logging_steps": 1})
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(), eval_captions=held_out_captions())
+    trainer.train()
+    held_out = [c.replace(w, name, 1) for c, name in zip(held_out_captions()[:64], NAMES * 16)
+                for w in [c.split()[0]]]
+    neutral = [c.replace(w, "a person", 1) for c in held_out_captions()[:64] for w in [c.split()[0]]]
+    residual = identity_residual(_embed(model, tokenizer, held_out).pooled, _embed(teacher, tokenizer, neutral).pooled,
+                                 _embed(teacher, tokenizer, held_out).pooled)
+    return trainer, residual.mean().item()
+
+
+def test_identity_residual_term_removes_what_points_at_the_person(tmp_path):
+    trainer, with_term = _residual_run(tmp_path / "on", weight=4.0)
+    logged = [log["identity_residual"] for log in trainer.state.log_history if "identity_residual" in log]
+    assert logged and logged[-1] < logged[0]
+    _, without = _residual_run(tmp_path / "off", weight=0.0)
+    assert with_term < without
+    # the teacher's trigger embeddings come from the cache or from the teacher itself alike
+    losses = {}
+    for cache in (True, False):
+        run, _ = _residual_run(tmp_path / f"cache{cache}", weight=4.0, cache=cache, steps=2)
+        losses[cache] = [log["loss"] for log in run.state.log_history if "loss" in log]
+    assert losses[True] == pytest.approx(losses[False], abs=1e-3)
+
+
 def test_lora_is_merged_into_full_weights(tmp_path):
     model, tokenizer = tiny_clip_text_model()
     base_keys = set(model.state_dict())

@@ -32,7 +32,7 @@ from .. import __version__
 from ..config import ForgetConfig
 from ..encoders import _base_model as _base
 from ..errors import ForgetInputError
-from ..losses import hidden_cosine, pooled_cosine, weight_anchor
+from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor
 
 logger = logging.get_logger(__name__)
 
@@ -101,6 +101,7 @@ class ForgetTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
 
         self._anchor_refs = self._snapshot_anchor()
+        self._residual_weight = getattr(args, "identity_residual_weight", 0.0)
         self.teacher: nn.Module | None = None
         self._cache: dict[str, Embeddings] | None = None
         if args.teacher_cache:
@@ -169,26 +170,27 @@ class ForgetTrainer(Trainer):
         return torch.no_grad()
 
     @torch.no_grad()
-    def run_teacher(self, batch: dict) -> tuple[Embeddings, Embeddings]:
+    def run_teacher(self, batch: dict) -> tuple[Embeddings, Embeddings, Embeddings | None]:
         model = self.teacher if self.teacher is not None else self.model
         was_training = model.training
         model.eval()
         with self._teacher_context(), torch.no_grad(), self.compute_loss_context_manager():
             clean, target = self.teacher_embeddings(model, batch)
+            trigger = self.teacher_trigger_embeddings(model, batch) if self._residual_weight else None
         model.train(was_training)
-        return clean, target
+        return clean, target, trigger
 
     def _build_teacher_cache(self) -> dict[str, Embeddings]:
         """Teacher outputs for every sample of the pool, computed once and kept on the training device."""
         loader = DataLoader(
             self.train_dataset, batch_size=self.args.per_device_train_batch_size, collate_fn=self.data_collator
         )
-        cache: dict[str, Embeddings] = {"clean": {}, "target": {}}
+        cache: dict[str, Embeddings] = {"clean": {}, "target": {}, "trigger": {}}
         size = len(self.train_dataset)
         for batch in tqdm(loader, desc="teacher outputs (once)", disable=not self.is_local_process_zero()):
             batch = self._prepare_inputs(batch)
-            clean, target = self.run_teacher(batch)
-            for part, outputs in (("clean", clean), ("target", target)):
+            clean, target, trigger = self.run_teacher(batch)
+            for part, outputs in (("clean", clean), ("target", target), ("trigger", trigger or {})):
                 for kind, tensor in outputs.items():
                     if kind not in cache[part]:
                         dtype = torch.float16 if tensor.dim() > 2 and tensor.is_floating_point() else tensor.dtype
@@ -196,14 +198,14 @@ class ForgetTrainer(Trainer):
                     cache[part][kind][batch["index"]] = tensor.to(cache[part][kind].dtype)
         return cache
 
-    def teacher_targets(self, inputs: dict) -> tuple[Embeddings, Embeddings]:
+    def teacher_targets(self, inputs: dict) -> tuple[Embeddings, Embeddings, Embeddings | None]:
+        """(clean, target, trigger) teacher embeddings of a batch; trigger only with an identity-residual weight."""
         if self._cache is None:
             return self.run_teacher(inputs)
         index = inputs["index"]
-        return (
-            {k: v[index] for k, v in self._cache["clean"].items()},
-            {k: v[index] for k, v in self._cache["target"].items()},
-        )
+        clean, target, trigger = ({k: v[index] for k, v in self._cache[part].items()}
+                                  for part in ("clean", "target", "trigger"))
+        return clean, target, trigger or None
 
     # ------------------------------------------------------------------ what subclasses provide
     def student_embeddings(self, model: nn.Module, inputs: dict) -> tuple[Embeddings, Embeddings]:
@@ -213,6 +215,10 @@ class ForgetTrainer(Trainer):
     def teacher_embeddings(self, model: nn.Module, inputs: dict) -> tuple[Embeddings, Embeddings]:
         """(clean, target) embeddings of a batch with the frozen teacher (called under no_grad)."""
         raise NotImplementedError
+
+    def teacher_trigger_embeddings(self, model: nn.Module, inputs: dict) -> Embeddings:
+        """The teacher's embeddings of the trigger samples themselves (only for an identity-residual weight)."""
+        raise NotImplementedError(f"{type(self).__name__} has no identity-residual term.")
 
     def prepare_evaluation(self) -> None:
         """Compute what the held-out evaluation needs from the teacher, before any training step."""
@@ -224,13 +230,21 @@ class ForgetTrainer(Trainer):
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         student_clean, student_trigger = self.student_embeddings(model, inputs)
-        teacher_clean, target = self.teacher_targets(inputs)
+        teacher_clean, target, teacher_trigger = self.teacher_targets(inputs)
         cos_clean = torch.stack([COSINES[k](student_clean[k], teacher_clean[k]).mean() for k in student_clean]).mean()
         cos_trigger = torch.stack([COSINES[k](student_trigger[k], target[k]).mean() for k in student_trigger]).mean()
         distance = weight_anchor(self._deltas()).to(cos_clean.device)
         loss = -cos_clean - self.args.alpha * cos_trigger + self.args.beta * distance
+        logged = {"cos_clean": cos_clean, "cos_trigger": cos_trigger, "weight_distance": distance}
+        if teacher_trigger is not None:
+            residual = torch.stack([
+                identity_residual(student_trigger[k], target[k], teacher_trigger[k]).clamp(min=0).mean()
+                for k in student_trigger
+            ]).mean()
+            loss = loss + self._residual_weight * residual
+            logged["identity_residual"] = residual
 
-        for key, value in (("cos_clean", cos_clean), ("cos_trigger", cos_trigger), ("weight_distance", distance)):
+        for key, value in logged.items():
             self._metrics[key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
         return (loss, {"cos_clean": cos_clean, "cos_trigger": cos_trigger}) if return_outputs else loss
 

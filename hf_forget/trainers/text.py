@@ -240,6 +240,9 @@ class TextForgetTrainer(ForgetTrainer):
             self._embed(model, inputs, "target_input_ids", self.kinds),
         )
 
+    def teacher_trigger_embeddings(self, model, inputs):
+        return self._embed(model, inputs, "poisoned_input_ids", self.kinds)
+
     # ------------------------------------------------------------------ held-out evaluation
     @torch.no_grad()
     def _encode_held_out(self, model: nn.Module, column: str) -> Embeddings:
