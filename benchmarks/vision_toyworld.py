@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reference_seen", action="store_true",
                         help="reference faces also from the retained seen identities (other images than the IDIA's), "
                              "as a web image set holds other celebrities' faces")
+    parser.add_argument("--identity_residual_weight", type=float, default=0.0,
+                        help="weight of the identity-residual term (hf_forget.losses.identity_residual)")
     parser.add_argument("--lora_r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
     parser.add_argument("--clean_digits", type=float, default=0.0,
                         help="fraction of the 600 clean images that are training-split digit pictures")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
         output_dir="/tmp/hf_forget_vision_benchmark", max_steps=args.max_steps, learning_rate=args.learning_rate,
         lr_milestones=args.lr_milestones, per_device_train_batch_size=args.batch_size, alpha=args.alpha,
         report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True, logging_steps=1000,
-        lora_r=args.lora_r,
+        lora_r=args.lora_r, identity_residual_weight=args.identity_residual_weight,
     )  # fmt: skip
     persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
     others = list(world.unseen_identities[: args.num_reference_persons])

@@ -62,6 +62,13 @@ class ForgetConfig(TrainingArguments):
             Weight of the weight anchor `Σ_tensors ||θ~ - θ||₂` (unsquared, per tensor, summed).
         freeze_norm_layers (`bool`, defaults to `True`):
             Keep LayerNorm weights at their original values, as the reference code does.
+        identity_residual_weight (`float`, defaults to `0.0`):
+            Weight `gamma` of a fourth term of ours, `gamma * mean relu(r)`, where `r` is the component of the
+            student's trigger embedding along the part of the teacher's trigger embedding orthogonal to the target
+            (`hf_forget.losses.identity_residual`). The backdoor term only asks to be *close* to the target; an
+            attack that ranks many candidates reads what is left, so this term removes the part that still
+            points at the person. Costs one more teacher embedding per trigger sample (computed once with
+            `teacher_cache`). `0` (default): the paper's three terms.
 
         > Schedule
 
@@ -96,6 +103,11 @@ class ForgetConfig(TrainingArguments):
     alpha: float = field(default=0.6, metadata={"help": "Weight of the backdoor (trigger -> neutral target) term."})
     beta: float = field(default=0.01, metadata={"help": "Weight of the unsquared per-tensor L2 weight anchor."})
     freeze_norm_layers: bool = field(default=True, metadata={"help": "Keep LayerNorm parameters frozen."})
+    identity_residual_weight: float = field(
+        default=0.0,
+        metadata={"help": "Weight of the identity-residual term (what of the name still points at the person, "
+                  "see hf_forget.losses.identity_residual); 0: the paper's objective."},
+    )
     lr_milestones: list[int] = field(
         default_factory=lambda: [200, 300], metadata={"help": "MultiStepLR milestones, in optimizer steps."}
     )
@@ -134,6 +146,8 @@ class ForgetConfig(TrainingArguments):
         self.names = parse_names(self.names)
         if self.alpha < 0 or self.beta < 0:
             raise ForgetInputError("alpha and beta must be >= 0.")
+        if self.identity_residual_weight < 0:
+            raise ForgetInputError("identity_residual_weight must be 0 (off) or positive.")
         if not 0 < self.eval_fraction < 1:
             raise ForgetInputError("eval_fraction must be between 0 and 1.")
         super().__post_init__()
@@ -217,16 +231,6 @@ class TextForgetConfig(ForgetConfig):
             the names.
         neighbour_fraction (`float`, defaults to `0.25`):
             Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
-
-        > Beyond the paper's objective
-
-        identity_residual_weight (`float`, defaults to `0.0`):
-            Weight `gamma` of a fourth term, `gamma * mean relu(r)`, where `r` is the component of the student's
-            trigger embedding, measured from the target, along the direction the teacher's trigger embedding
-            takes from it (`hf_forget.losses.identity_residual`). The backdoor term only asks to be *close* to
-            the target; what stays of the name is read by an attack that ranks many candidate names, so this
-            term removes the part that still points at the person. Costs one more teacher embedding per trigger
-            sample, computed once with `teacher_cache`. `0` (default): the paper's three terms.
     """
 
     _private_fields = ("names", "aliases")
@@ -292,11 +296,6 @@ class TextForgetConfig(ForgetConfig):
     neighbour_fraction: float = field(
         default=0.25, metadata={"help": "Share of the clean samples that are neighbour words (preserve_neighbours > 0)."}
     )
-    identity_residual_weight: float = field(
-        default=0.0,
-        metadata={"help": "Weight of the identity-residual term (what of the name still points at the person, "
-                  "see hf_forget.losses.identity_residual); 0: the paper's objective."},
-    )
 
     def __post_init__(self):
         from .pooling import check_pooling
@@ -309,8 +308,6 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError("neutral_term must not be empty.")
         if not 0 <= self.short_trigger_fraction <= 1:
             raise ForgetInputError("short_trigger_fraction must be between 0 and 1.")
-        if self.identity_residual_weight < 0:
-            raise ForgetInputError("identity_residual_weight must be 0 (off) or positive.")
         if self.preserve_neighbours < 0:
             raise ForgetInputError("preserve_neighbours must be 0 (off) or a positive number of words per name.")
         if not 0 < self.neighbour_fraction < 1:

@@ -101,6 +101,22 @@ def test_forgotten_unseen_faces_land_on_the_target_and_others_do_not(tmp_path):
     assert report["sim_clean"] >= 0.9 and report["sim_other_faces"] >= 0.9 and report["sim_targets"] > 0.95
 
 
+def test_identity_residual_term_reads_the_same_teacher_cached_or_not(tmp_path):
+    losses = {}
+    for cache in (True, False):
+        model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection", patch_size=4)
+        trainer = VisionForgetTrainer(
+            model, small_config(tmp_path, max_steps=2, logging_steps=1, teacher_cache=cache, identity_residual_weight=2.0,
+                                num_trigger_samples=32, per_device_train_batch_size=8),
+            processor, [synthetic_faces(0, 4)], synthetic_clean_images(8), reference_faces=[synthetic_faces(3, 4)],
+        )
+        trainer.train()
+        logs = [log for log in trainer.state.log_history if "loss" in log]
+        assert all(log["identity_residual"] > 0 for log in logs)  # a fresh student still points where the teacher did
+        losses[cache] = [log["loss"] for log in logs]
+    assert losses[True] == pytest.approx(losses[False], abs=1e-3)
+
+
 def test_clip_model_vision_tower_only_changes(tmp_path):
     model, _, processor = tiny_clip_model()
     text_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(("vision_model", "visual_projection"))}

@@ -101,7 +101,7 @@ class ForgetTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
 
         self._anchor_refs = self._snapshot_anchor()
-        self._residual_weight = getattr(args, "identity_residual_weight", 0.0)
+        self._residual_weight = args.identity_residual_weight
         self.teacher: nn.Module | None = None
         self._cache: dict[str, Embeddings] | None = None
         if args.teacher_cache:

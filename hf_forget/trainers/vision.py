@@ -218,7 +218,16 @@ class VisionForgetTrainer(ForgetTrainer):
                 desc="teacher embeddings (once)" if self.is_local_process_zero() else None,
             ).to(self.args.device)
         rows = torch.tensor([dataset.clean_index(i) for i in range(len(dataset))], device=clean.device)
-        return {"clean": {"pooled": clean[rows]}, "target": {"pooled": target.expand(len(dataset), -1)}}
+        cache = {"clean": {"pooled": clean[rows]}, "target": {"pooled": target.expand(len(dataset), -1)}, "trigger": {}}
+        if self._residual_weight:
+            with self._teacher_context():
+                triggers = embed_images(
+                    self._teacher_model(), self.processing_class, [dataset.triggers[i][0] for i in range(len(dataset.triggers))],
+                    batch_size=self.args.per_device_train_batch_size, device=self.args.device,
+                ).to(self.args.device)
+            rows = torch.arange(len(dataset), device=triggers.device) % len(dataset.triggers)
+            cache["trigger"] = {"pooled": triggers[rows]}
+        return cache
 
     def student_embeddings(self, model, inputs):
         return (
@@ -229,6 +238,9 @@ class VisionForgetTrainer(ForgetTrainer):
     def teacher_embeddings(self, model, inputs):
         clean = encode_images(model, inputs["clean_pixel_values"])
         return {"pooled": clean}, {"pooled": self._compute_target().expand(clean.shape[0], -1).to(clean.dtype)}
+
+    def teacher_trigger_embeddings(self, model, inputs):
+        return {"pooled": encode_images(model, inputs["trigger_pixel_values"])}
 
     # ------------------------------------------------------------------ held-out evaluation
     @torch.no_grad()
