@@ -67,8 +67,9 @@ class ForgetConfig(TrainingArguments):
             student's trigger embedding along the part of the teacher's trigger embedding orthogonal to the target
             (`hf_forget.losses.identity_residual`). The backdoor term only asks to be *close* to the target; an
             attack that ranks many candidates reads what is left, so this term removes the part that still
-            points at the person. Costs one more teacher embedding per trigger sample (computed once with
-            `teacher_cache`). `0` (default): the paper's three terms.
+            points at the person. The teacher's trigger embedding is the poisoned caption's (text) or the
+            person's mean face, faces alone (vision: a composite's would carry its background). Costs one more
+            teacher embedding per trigger sample or person, computed once. `0` (default): the paper's three terms.
 
         > Schedule
 

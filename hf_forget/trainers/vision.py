@@ -80,6 +80,7 @@ class VisionTriggerCollator(DataCollatorMixin):
             "index": torch.tensor([example["index"] for example in examples], dtype=torch.long),
             "clean_pixel_values": preprocess(self.image_processor, [e["clean_image"] for e in examples]),
             "trigger_pixel_values": preprocess(self.image_processor, [e["trigger_image"] for e in examples]),
+            "person": torch.tensor([example["person"] for example in examples], dtype=torch.long),
         }
 
 
@@ -153,6 +154,7 @@ class VisionForgetTrainer(ForgetTrainer):
         self._reference_input = reference_faces
         self._target_input = target_embedding
         self._target: torch.Tensor | None = None
+        self._persons: torch.Tensor | None = None
         if reference_faces is None and target_embedding is None:
             raise ForgetInputError(
                 "no target: pass reference faces of many people (their mean embedding is the target) or a saved "
@@ -220,13 +222,8 @@ class VisionForgetTrainer(ForgetTrainer):
         rows = torch.tensor([dataset.clean_index(i) for i in range(len(dataset))], device=clean.device)
         cache = {"clean": {"pooled": clean[rows]}, "target": {"pooled": target.expand(len(dataset), -1)}, "trigger": {}}
         if self._residual_weight:
-            with self._teacher_context():
-                triggers = embed_images(
-                    self._teacher_model(), self.processing_class, [dataset.triggers[i][0] for i in range(len(dataset.triggers))],
-                    batch_size=self.args.per_device_train_batch_size, device=self.args.device,
-                ).to(self.args.device)
-            rows = torch.arange(len(dataset), device=triggers.device) % len(dataset.triggers)
-            cache["trigger"] = {"pooled": triggers[rows]}
+            persons = torch.tensor([dataset.triggers.person_of(i % len(dataset.triggers)) for i in range(len(dataset))])
+            cache["trigger"] = {"pooled": self._person_embeddings()[persons.to(self.args.device)]}
         return cache
 
     def student_embeddings(self, model, inputs):
@@ -240,7 +237,21 @@ class VisionForgetTrainer(ForgetTrainer):
         return {"pooled": clean}, {"pooled": self._compute_target().expand(clean.shape[0], -1).to(clean.dtype)}
 
     def teacher_trigger_embeddings(self, model, inputs):
-        return {"pooled": encode_images(model, inputs["trigger_pixel_values"])}
+        # What the trigger adds is the person: their faces alone, not the composite (whose direction carries the
+        # background too, and removing it would erase the scene).
+        return {"pooled": self._person_embeddings()[inputs["person"]]}
+
+    def _person_embeddings(self) -> torch.Tensor:
+        """Each forgotten person's mean teacher embedding of their training faces (alone), ``(persons, dim)``."""
+        if self._persons is None:
+            pool: FaceTriggerPool = self.train_dataset.triggers
+            with self._teacher_context():
+                self._persons = torch.stack([
+                    embed_images(self._teacher_model(), self.processing_class, person,
+                                 batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device).mean(0)
+                    for person in pool.faces
+                ]).to(self.args.device)
+        return self._persons
 
     # ------------------------------------------------------------------ held-out evaluation
     @torch.no_grad()
