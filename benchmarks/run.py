@@ -680,8 +680,9 @@ def bench_many_names(args, env) -> dict:
                 model.save_pretrained(os.path.join(args.many_save_dir, f"seed-{seed}"))
             run = {
                 "seed": seed, "steps": trainer.state.global_step, "seconds": round(seconds, 1),
-                "sim_backdoor": round(metrics["sim_backdoor"], 4), "sim_clean": round(metrics["sim_clean"], 4),
-                "sim_targets": round(metrics["sim_targets"], 4),
+                # six decimals: the acceptance is checked on these, and runs end within 1e-4 of its bounds
+                "sim_backdoor": round(metrics["sim_backdoor"], 6), "sim_clean": round(metrics["sim_clean"], 6),
+                "sim_targets": round(metrics["sim_targets"], 6),
                 "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
                 "idia_diagnostics": after["diagnostics"],
                 **({"seen_repeats": args.many_seen_repeats} if args.many_seen_repeats > 1 else {}),
