@@ -71,8 +71,8 @@ def test_identity_residual_is_the_component_along_the_teachers_residual():
     assert identity_residual(torch.tensor([[1.0, 0.0, 1.0]]), target, teacher).item() == pytest.approx(0.0, abs=1e-6)
     assert identity_residual(torch.tensor([[1.0, -1.0, 0.0]]), target, teacher).item() < -0.5
     # (batch, seq, dim) states: per position, averaged over positions; scale-free like the cosines
-    states = torch.stack([teacher, target], dim=1)
-    expected = (identity_residual(teacher, target, teacher) + 0) / 2
+    states = torch.stack([teacher, target], dim=1)  # position 0 keeps the teacher's residual, position 1 has none
+    expected = identity_residual(teacher, target, teacher) / 2
     assert identity_residual(3 * states, torch.stack([target, target], 1), torch.stack([teacher, teacher], 1)).item() == \
         pytest.approx(expected.item())
 
