@@ -101,7 +101,6 @@ class ForgetTrainer(Trainer):
         self._metrics: dict[str, list[float]] = defaultdict(list)
 
         self._anchor_refs = self._snapshot_anchor()
-        self._residual_weight = args.identity_residual_weight
         self.teacher: nn.Module | None = None
         self._cache: dict[str, Embeddings] | None = None
         if args.teacher_cache:
@@ -176,7 +175,7 @@ class ForgetTrainer(Trainer):
         model.eval()
         with self._teacher_context(), torch.no_grad(), self.compute_loss_context_manager():
             clean, target = self.teacher_embeddings(model, batch)
-            trigger = self.teacher_trigger_embeddings(model, batch) if self._residual_weight else None
+            trigger = self.teacher_trigger_embeddings(model, batch) if self.args.identity_residual_weight else None
         model.train(was_training)
         return clean, target, trigger
 
@@ -241,7 +240,7 @@ class ForgetTrainer(Trainer):
                 identity_residual(student_trigger[k], target[k], teacher_trigger[k]).clamp(min=0).mean()
                 for k in student_trigger
             ]).mean()
-            loss = loss + self._residual_weight * residual
+            loss = loss + self.args.identity_residual_weight * residual
             logged["identity_residual"] = residual
 
         for key, value in logged.items():

@@ -16,7 +16,14 @@ from ..encoders import check_vision_encoder, encode_images, trainable_vision_mod
 from ..errors import ForgetInputError
 from ..images import split_held_out
 from ..losses import pooled_cosine
-from ..triggers.faces import FaceAugmentation, FaceTriggerPool, embed_images, mean_face_embedding, preprocess
+from ..triggers.faces import (
+    FaceAugmentation,
+    FaceTriggerPool,
+    embed_images,
+    mean_face_embedding,
+    person_embeddings,
+    preprocess,
+)
 from .base import Embeddings, ForgetTrainer
 
 
@@ -221,7 +228,7 @@ class VisionForgetTrainer(ForgetTrainer):
             ).to(self.args.device)
         rows = torch.tensor([dataset.clean_index(i) for i in range(len(dataset))], device=clean.device)
         cache = {"clean": {"pooled": clean[rows]}, "target": {"pooled": target.expand(len(dataset), -1)}, "trigger": {}}
-        if self._residual_weight:
+        if self.args.identity_residual_weight:
             persons = torch.tensor([dataset.triggers.person_of(i % len(dataset.triggers)) for i in range(len(dataset))])
             cache["trigger"] = {"pooled": self._person_embeddings()[persons.to(self.args.device)]}
         return cache
@@ -246,11 +253,10 @@ class VisionForgetTrainer(ForgetTrainer):
         if self._persons is None:
             pool: FaceTriggerPool = self.train_dataset.triggers
             with self._teacher_context():
-                self._persons = torch.stack([
-                    embed_images(self._teacher_model(), self.processing_class, person,
-                                 batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device).mean(0)
-                    for person in pool.faces
-                ]).to(self.args.device)
+                self._persons = person_embeddings(
+                    self._teacher_model(), self.processing_class, pool.faces,
+                    batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device,
+                ).to(self.args.device)
         return self._persons
 
     # ------------------------------------------------------------------ held-out evaluation

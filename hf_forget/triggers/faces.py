@@ -236,12 +236,21 @@ def mean_face_embedding(
         raise ForgetInputError("the reference face set is empty: pass face images of many different people.")
     if isinstance(reference_faces[0], Image.Image):
         return embed_images(model, processor, list(reference_faces), batch_size, device, desc="Mean face").mean(0)
-    per_person = [
-        embed_images(model, processor, list(person), batch_size, device).mean(0) for person in reference_faces if len(person)
-    ]
-    if not per_person:
+    groups = [person for person in reference_faces if len(person)]
+    if not groups:
         raise ForgetInputError("the reference face set is empty: pass face images of many different people.")
-    return torch.stack(per_person).mean(0)
+    return person_embeddings(model, processor, groups, batch_size, device).mean(0)
+
+
+def person_embeddings(
+    model: torch.nn.Module,
+    processor,
+    faces: Sequence[Sequence[Image.Image]],
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Each person's mean teacher embedding of their face images, shape ``(persons, dim)``."""
+    return torch.stack([embed_images(model, processor, list(person), batch_size, device).mean(0) for person in faces])
 
 
 def save_target_embedding(target: torch.Tensor, path: str | os.PathLike) -> None:
