@@ -43,7 +43,7 @@ def test_attack_variants_and_misspellings():
     variants = attack_variants("Zoë Saldaña", ["Zo S"])
     assert variants["surname"] == ["Saldaña"] and variants["no_diacritics"] == ["Zoe Saldana"]
     assert variants["alias"] == ["Zo S"] and variants["lower_case"] == ["zoë saldaña"]
-    assert misspell("Angela Merkel") not in (None, "Angela Merkel")
+    assert misspell("Clara Wendel") not in (None, "Clara Wendel")
     assert attack_variants("Ann Lee")["misspelling"] == []  # too short to misspell
 
 

@@ -39,13 +39,13 @@ ALIAS_KINDS = ("full", "surname", "lower_case", "upper_case", "no_diacritics", "
 
 
 def misspell(name: str) -> str | None:
-    """A common kind of misspelling: two inner letters of the last word swapped (``"Merkel"`` -> ``"Merkle"``
+    """A common kind of misspelling: two inner letters of the last word swapped (``"Wendel"`` -> ``"Wednel"``
     style). ``None`` when the last word is too short to misspell.
 
     Example:
     ```python
-    >>> misspell("Angela Merkel"), misspell("Ann Lee")
-    ('Angela Mekrel', None)
+    >>> misspell("Clara Wendel"), misspell("Ann Lee")
+    ('Clara Wednel', None)
     ```
     """
     words = name.split()
