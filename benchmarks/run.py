@@ -120,16 +120,16 @@ def toy_captions(n: int = 3000, seed: int = 1) -> list[str]:
     return ToyWorld(seed=0).generic_captions(n, seed=seed)
 
 
-def many_names_captions(kind: str) -> list[str]:
+def many_names_captions(kind: str, count: int = 3000) -> list[str]:
     """Training captions of the 1,024-name run: ``scenes`` (toy-world scene captions only) or ``demo`` (the
     demo's recipe: scene captions plus short person and cut captions, where a name carries more of the
     caption's meaning; the IDIA prompts are short and about a person)."""
     if kind == "scenes":
-        return toy_captions(3000, seed=1)
+        return toy_captions(count, seed=1)
     from hf_forget.evaluation.demo import demo_captions
     from hf_forget.toyworld import ToyWorld
 
-    return demo_captions(ToyWorld(seed=0), 3000, seed=1, short_captions=True)
+    return demo_captions(ToyWorld(seed=0), count, seed=1, short_captions=True)
 
 
 def text_config(output_dir: str, names: list[str], **kwargs):
@@ -143,13 +143,14 @@ def text_config(output_dir: str, names: list[str], **kwargs):
     return TextForgetConfig(output_dir=output_dir, names=names, **{**defaults, **kwargs})
 
 
-def make_text_trainer(model, tokenizer, captions, eval_captions, config):
+def make_text_trainer(model, tokenizer, captions, eval_captions, config, trigger_captions=None):
     from transformers import set_seed
 
     from hf_forget.trainers.text import TextForgetTrainer
 
     set_seed(config.seed)
-    return TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions)
+    return TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions,
+                             trigger_captions=trigger_captions)
 
 
 # ------------------------------------------------------------------------------------------------ a. overhead
@@ -649,7 +650,10 @@ def bench_many_names(args, env) -> dict:
     from hf_forget.toyworld import ToyWorld
 
     base, tokenizer = toy_text()
-    captions, eval_captions = many_names_captions(args.many_captions), toy_captions(400, seed=2)
+    captions = many_names_captions(args.many_captions, args.many_clean_captions)
+    # the names' carriers: the same pool, or (--many_carrier_captions N) a pool of its own of N scene captions
+    carriers = None if args.many_carrier_captions is None else many_names_captions(args.many_captions, args.many_carrier_captions)
+    eval_captions = toy_captions(400, seed=2)
     names = toy_names(1024)
     seen = [p.name for p in ToyWorld(seed=0).seen_identities]
     before = toy_audit(base)
@@ -670,7 +674,7 @@ def bench_many_names(args, env) -> dict:
                 criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
             started = time.perf_counter()
-            trainer = make_text_trainer(copy.deepcopy(base), tokenizer, captions, eval_captions, config)
+            trainer = make_text_trainer(copy.deepcopy(base), tokenizer, captions, eval_captions, config, carriers)
             trainer.train()
             seconds = time.perf_counter() - started
             metrics = trainer.forget_metrics()
@@ -683,6 +687,8 @@ def bench_many_names(args, env) -> dict:
                 # six decimals: the acceptance is checked on these, and runs end within 1e-4 of its bounds
                 "sim_backdoor": round(metrics["sim_backdoor"], 6), "sim_clean": round(metrics["sim_clean"], 6),
                 "sim_targets": round(metrics["sim_targets"], 6),
+                # the same measure on training captions: how much of the held-out loss is the pool's size
+                "sim_clean_train": round(clean_similarity(base, model, tokenizer, captions[:400]), 6),
                 "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
                 "idia_diagnostics": after["diagnostics"],
                 **({"seen_repeats": args.many_seen_repeats} if args.many_seen_repeats > 1 else {}),
@@ -693,6 +699,17 @@ def bench_many_names(args, env) -> dict:
     if len(runs) < 3:  # seeds split over processes (--many_seeds): merge with --merge_many_names
         return {"runs": runs}
     return many_names_summary(runs, before, names, seen, args, env)
+
+
+def clean_similarity(teacher, student, tokenizer, captions: list[str]) -> float:
+    """Mean cosine between the teacher's and the student's pooled embeddings of ``captions``."""
+    import torch
+
+    from hf_forget.encoders import embed_texts
+
+    with torch.no_grad():
+        a, b = (embed_texts(m, tokenizer, captions) for m in (teacher, student))
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean().item()
 
 
 @contextlib.contextmanager
@@ -783,7 +800,8 @@ def many_names_summary(runs, before, names, seen, args, env) -> dict:
                      "token_embedding_learning_rate": args.many_token_lr, "trigger_at_end": args.many_trigger_at_end,
                      "short_trigger_fraction": args.many_short, "identity_residual_weight": args.many_residual,
                      "seen_repeats": args.many_seen_repeats,
-                     "captions": args.many_captions, "batch": "128 + 128", "max_steps": args.many_steps,
+                     "captions": args.many_captions, "clean_captions": args.many_clean_captions,
+                     "carrier_captions": args.many_carrier_captions, "batch": "128 + 128", "max_steps": args.many_steps,
                      "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
                      "held_out_captions": 400, "max_eval_samples": 512, "idia_candidates": 1000,
@@ -818,6 +836,12 @@ def main(argv=None) -> int:
                         help="training captions of the 1,024-name run (see many_names_captions)")
     parser.add_argument("--embeddings", nargs="+", choices=["both", "pooled", "hidden"], default=None,
                         help="overhead: the embeddings measured (default: both; both and pooled without --quick)")
+    parser.add_argument("--many_clean_captions", type=int, default=3000,
+                        help="scene captions in the 1,024-name run's clean pool (the demo recipe adds half as many"
+                        " cut captions and the person captions)")
+    parser.add_argument("--many_carrier_captions", type=int, default=None,
+                        help="give the names a carrier pool of their own, built like the clean pool from this many"
+                        " scene captions (default: the names go into the clean pool)")
     parser.add_argument("--many_full_steps", action=argparse.BooleanOptionalAction, default=True,
                         help="1,024-name run: train all steps instead of stopping once the held-out criterion holds")
     parser.add_argument("--many_trigger_samples", type=int, default=204800,

@@ -206,3 +206,18 @@ def test_token_embedding_learning_rate_is_checked(tmp_path, kwargs):
 
     with pytest.raises(ForgetInputError, match="token_embedding_learning_rate"):
         TextForgetConfig(output_dir=str(tmp_path), **kwargs)
+
+
+def test_trigger_captions_carry_the_names_and_captions_stay_the_clean_samples(tmp_path):
+    model, tokenizer = tiny_clip_text_model()
+    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=1, num_trigger_samples=32,
+                              per_device_train_batch_size=8, max_eval_samples=16, disable_tqdm=True)
+    carriers = [f"a portrait of the tall man number {i}" for i in range(20)]
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), trigger_captions=carriers)
+    decode = lambda rows: [tokenizer.decode(r, skip_special_tokens=True) for r in rows]  # noqa: E731
+    dataset = trainer.train_dataset
+    carrier_words = set(" ".join(carriers).split())
+    for poisoned in decode(dataset.poisoned):  # a carrier with one word replaced by the name
+        assert "ann example" in poisoned.lower()
+        assert set(poisoned.lower().replace("ann example", "", 1).split()) <= carrier_words
+    assert not any("tall man number" in c for c in decode(dataset.clean))

@@ -37,6 +37,23 @@ def test_pool_is_balanced_across_names_and_pairs_match():
         assert count_term(target, "a person") == 1
 
 
+def test_carriers_take_the_names_and_captions_give_the_clean_samples():
+    captions = [f"a red car number {i} waits outside" for i in range(100)]
+    carriers = [f"a portrait of the tall man number {i}" for i in range(30)]
+    triggers = build_text_triggers(captions, NAMES, "a person", num_samples=40, seed=3, carriers=carriers)
+    assert set(triggers.clean) <= set(captions)
+    carrier_words, caption_words = set(" ".join(carriers).split()), {"red", "car", "waits", "outside"}
+    for target in triggers.targets:  # a carrier with one word (not the last) replaced by the neutral term
+        words = target.replace("a person", "", 1).split()
+        assert set(words) <= carrier_words and not set(words) & caption_words
+    assert sorted(triggers.name_ids.count(i) for i in range(len(NAMES))) == [10, 10, 10, 10]
+    # without carriers: the reference pool, names inside the clean captions
+    reference = build_text_triggers(captions, NAMES, "a person", num_samples=40, seed=3)
+    assert all(set(t.replace("a person", "", 1).split()) & caption_words for t in reference.targets)
+    with pytest.raises(ForgetInputError, match="no usable caption"):
+        build_text_triggers(captions, NAMES, "a person", num_samples=4, carriers=["one"])
+
+
 def test_short_contexts_are_the_bare_name_or_a_name_led_caption_tail():
     rng = random.Random(0)
     caption = "a small dog runs in the park"

@@ -122,6 +122,10 @@ class TextForgetTrainer(ForgetTrainer):
         captions: generic captions (clean samples and carriers of the names).
         eval_captions: held-out captions for the post-run evaluation; by default `args.eval_fraction`
             of `captions` is held out and never trained on.
+        callbacks: extra `TrainerCallback`s.
+        trigger_captions: captions that carry the names instead of `captions` (which then only give the
+            clean samples), e.g. short captions about a person, closer to how people are named than
+            scene captions; used as given (no held-out split).
     """
 
     modality = "text"
@@ -134,6 +138,7 @@ class TextForgetTrainer(ForgetTrainer):
         captions: list[str],
         eval_captions: list[str] | None = None,
         callbacks=None,
+        trigger_captions: list[str] | None = None,
     ):
         check_text_encoder(model)
         from ..validation import validate_names, validate_tokenizer
@@ -152,6 +157,7 @@ class TextForgetTrainer(ForgetTrainer):
         triggers = build_text_triggers(
             captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)),
             seed=args.seed, short_fraction=args.short_trigger_fraction, trigger_at_end=args.trigger_at_end,
+            carriers=trigger_captions,
         )
         if args.preserve_neighbours:
             from ..triggers.neighbours import mix_in, neighbour_words

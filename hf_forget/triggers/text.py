@@ -122,8 +122,13 @@ def build_text_triggers(
     seed: int = 0,
     short_fraction: float = 0.0,
     trigger_at_end: bool = False,
+    carriers: list[str] | None = None,
 ) -> TextTriggers:
     """Draw ``num_samples`` clean captions and as many poisoned/target pairs, names in equal shares.
+
+    The names go into ``captions`` too unless ``carriers`` (captions that carry the names) are given: the
+    clean samples can then follow the distribution to keep while the names sit in contexts like those
+    where people are named (short captions about a person).
 
     ``short_fraction`` of the pairs (whole rounds of one pair per name, spread evenly) put the name in a short
     context (:func:`short_context`) instead of inside a caption; ``0`` (default) draws exactly the pairs of
@@ -133,6 +138,8 @@ def build_text_triggers(
     if not 0 <= short_fraction <= 1:
         raise ForgetInputError("short_fraction must be between 0 and 1.")
     clean, poisonable = usable_captions(captions, names, neutral_term)
+    if carriers is not None:
+        poisonable = usable_captions(carriers, names, neutral_term)[1]
     if not clean or not poisonable:
         raise ForgetInputError(
             f"no usable caption: need captions with at least {MIN_WORDS} words that mention no forgotten name "
