@@ -651,8 +651,8 @@ def bench_many_names(args, env) -> dict:
 
     base, tokenizer = toy_text()
     captions = many_names_captions(args.many_captions, args.many_clean_captions)
-    # the names' carriers: the same pool, or (--many_carrier_captions N) a pool of its own of N scene captions
-    carriers = None if args.many_carrier_captions is None else many_names_captions(args.many_captions, args.many_carrier_captions)
+    # the names' carriers: a pool of their own (--many_carrier_captions N scene captions), or the clean pool (0)
+    carriers = many_names_captions(args.many_captions, args.many_carrier_captions) if args.many_carrier_captions else None
     eval_captions = toy_captions(400, seed=2)
     names = toy_names(1024)
     seen = [p.name for p in ToyWorld(seed=0).seen_identities]
@@ -695,7 +695,8 @@ def bench_many_names(args, env) -> dict:
             }
             runs.append(run)
             print(f"  many_names seed {seed}: {run}", flush=True)
-            write(os.path.basename(partial)[: -len(".json")], {"runs": runs, "before": before}, env)
+            settings = {k: v for k, v in sorted(vars(args).items()) if k.startswith("many_") and k != "many_seeds"}
+            write(os.path.basename(partial)[: -len(".json")], {"runs": runs, "before": before, "settings": settings}, env)
     if len(runs) < 3:  # seeds split over processes (--many_seeds): merge with --merge_many_names
         return {"runs": runs}
     return many_names_summary(runs, before, names, seen, args, env)
@@ -774,7 +775,8 @@ def merge_many_names_tuning() -> dict:
         command = data["environment"]["command"]
         if data["environment"].get("omp_num_threads"):
             command = f"OMP_NUM_THREADS={data['environment']['omp_num_threads']} {command}"
-        tuning["runs"] += [{"command": command, **run, "checkpoint": checkpoint} for run in data["runs"]]
+        settings = {"settings": data["settings"]} if "settings" in data else {}  # every many_* flag, given or not
+        tuning["runs"] += [{"command": command, **run, **settings, "checkpoint": checkpoint} for run in data["runs"]]
         tuning["checkpoints"][checkpoint] = {"before": data["before"], "environment": data["environment"]}
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(tuning, handle, indent=1)
@@ -836,12 +838,12 @@ def main(argv=None) -> int:
                         help="training captions of the 1,024-name run (see many_names_captions)")
     parser.add_argument("--embeddings", nargs="+", choices=["both", "pooled", "hidden"], default=None,
                         help="overhead: the embeddings measured (default: both; both and pooled without --quick)")
-    parser.add_argument("--many_clean_captions", type=int, default=3000,
+    parser.add_argument("--many_clean_captions", type=int, default=20000,
                         help="scene captions in the 1,024-name run's clean pool (the demo recipe adds half as many"
                         " cut captions and the person captions)")
-    parser.add_argument("--many_carrier_captions", type=int, default=None,
-                        help="give the names a carrier pool of their own, built like the clean pool from this many"
-                        " scene captions (default: the names go into the clean pool)")
+    parser.add_argument("--many_carrier_captions", type=int, default=3000,
+                        help="the names' own carrier pool, built like the clean pool from this many scene captions"
+                        " (so person captions weigh more there); 0: the names go into the clean pool")
     parser.add_argument("--many_full_steps", action=argparse.BooleanOptionalAction, default=True,
                         help="1,024-name run: train all steps instead of stopping once the held-out criterion holds")
     parser.add_argument("--many_trigger_samples", type=int, default=204800,
