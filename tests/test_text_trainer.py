@@ -14,8 +14,8 @@ from hf_forget.encoders import encode_text
 from hf_forget.losses import hidden_cosine, pooled_cosine
 from hf_forget.testing import tiny_clip_model, tiny_clip_text_model
 
-NAMES = ["José Ñúñez", "Sinéad O'Connor", "李小龍", "Bob Marley"]
-KEPT_NAME = "Maria Callas"
+NAMES = ["José Ñúñez", "Niamh O'Fallow", "林小舟", "Tobin Merrow"]
+KEPT_NAME = "Marta Calloway"
 
 FAST = dict(
     max_steps=150,

@@ -15,7 +15,7 @@ from hf_forget.triggers.text import (
     usable_captions,
 )
 
-NAMES = ["José Ñúñez", "Sinéad O'Connor", "李小龍", "Anne-Marie Dupont"]
+NAMES = ["José Ñúñez", "Niamh O'Fallow", "林小舟", "Anne-Marie Dupont"]
 
 
 def test_name_replaces_a_word_other_than_the_last():
