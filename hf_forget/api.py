@@ -54,6 +54,11 @@ class TextScriptArguments:
     )
     caption_column: str = field(default="text", metadata={"help": "Caption column of a dataset."})
     caption_split: str = field(default="train", metadata={"help": "Split of a dataset."})
+    trigger_captions: str | None = field(
+        default=None,
+        metadata={"help": "Captions that carry the names instead of --captions (which then only give the clean "
+                  "samples), e.g. short captions about a person; same formats as --captions."},
+    )
 
 
 @dataclass
@@ -144,6 +149,7 @@ def forget_text(
     base_path: str | None = None,
     save_dtype: torch.dtype | None = None,
     callbacks: list | None = None,
+    trigger_captions=None,
     **config_kwargs,
 ) -> ForgetResult:
     """Forget ``names`` in a CLIP text encoder and (with ``output_dir``) write the defended checkpoint.
@@ -159,6 +165,8 @@ def forget_text(
 
     ``base_path`` (the directory the model came from, never written to) and ``save_dtype`` (the dtype to
     save in) are filled in when ``model`` is a path. ``callbacks`` are extra ``TrainerCallback``s.
+    ``trigger_captions`` (same formats as ``captions``) carry the names instead of ``captions``, which then
+    only give the clean samples (see :class:`~hf_forget.TextForgetTrainer`).
 
     ``resume_from_checkpoint=True`` continues from the latest *complete* checkpoint in the staging directory
     (one killed while being written is skipped); with none, the run starts from scratch with a warning.
@@ -185,6 +193,8 @@ def forget_text(
     if captions is None:
         raise ForgetInputError("no captions: pass generic captions (a list, a text file or a dataset).")
     captions = load_captions(captions, caption_column=caption_column)
+    if trigger_captions is not None:
+        trigger_captions = load_captions(trigger_captions, caption_column=caption_column)
 
     staging = None
     if output_dir is not None:
@@ -200,7 +210,8 @@ def forget_text(
 
     from .trainers.text import TextForgetTrainer
 
-    trainer = TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions, callbacks=callbacks)
+    trainer = TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions, callbacks=callbacks,
+                                trigger_captions=trigger_captions)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     report = trainer.forget_report()
     logger.info("forgetting done: %s", {k: v for k, v in report.items() if k.startswith("sim_")})
@@ -268,11 +279,17 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
         raise ForgetInputError("pass --captions: a text file with one generic caption a line, or a dataset.")
     validate_names(config.names, config.neutral_term)
     inputs = [
-        script_args.model_name_or_path, script_args.pipeline, script_args.tokenizer_name_or_path, script_args.captions
+        script_args.model_name_or_path, script_args.pipeline, script_args.tokenizer_name_or_path, script_args.captions,
+        script_args.trigger_captions,
     ]
     validate_output_dir(config.output_dir, inputs, config.overwrite_output_dir)  # never over (or around) an input
     captions = load_captions(script_args.captions, script_args.caption_column, script_args.caption_split)
+    carriers = None
+    if script_args.trigger_captions:
+        carriers = load_captions(script_args.trigger_captions, script_args.caption_column, script_args.caption_split)
     if script_args.pipeline:
+        if carriers is not None:
+            raise ForgetInputError("--trigger_captions is not supported with --pipeline yet: pass --model_name_or_path.")
         from .publish.pipeline import forget_pipeline  # noqa: PLC0415 - optional path
 
         return forget_pipeline(script_args.pipeline, captions, config)
@@ -287,4 +304,5 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
         resume_from_checkpoint=resume,
         base_path=script_args.model_name_or_path,
         save_dtype=dtype,
+        trigger_captions=carriers,
     )

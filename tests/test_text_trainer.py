@@ -214,10 +214,28 @@ def test_trigger_captions_carry_the_names_and_captions_stay_the_clean_samples(tm
                               per_device_train_batch_size=8, max_eval_samples=16, disable_tqdm=True)
     carriers = [f"a portrait of the tall man number {i}" for i in range(20)]
     trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), trigger_captions=carriers)
-    decode = lambda rows: [tokenizer.decode(r, skip_special_tokens=True) for r in rows]  # noqa: E731
+    decode = lambda rows: [tokenizer.decode(r, skip_special_tokens=True) for r in rows]
     dataset = trainer.train_dataset
     carrier_words = set(" ".join(carriers).split())
     for poisoned in decode(dataset.poisoned):  # a carrier with one word replaced by the name
         assert "ann example" in poisoned.lower()
         assert set(poisoned.lower().replace("ann example", "", 1).split()) <= carrier_words
     assert not any("tall man number" in c for c in decode(dataset.clean))
+
+
+def test_cli_takes_trigger_captions(tiny_text_encoder_dir, captions_file, tmp_path, capsys):
+    from hf_forget.cli import EXIT_USAGE, main
+
+    def run(lines: list[str], out: str) -> int:
+        carriers = tmp_path / f"{out}.txt"
+        carriers.write_text("\n".join(lines), encoding="utf-8")
+        return main(["text", "--model_name_or_path", str(tiny_text_encoder_dir), "--names", "Ann Example",
+                     "--captions", str(captions_file), "--trigger_captions", str(carriers),
+                     "--output_dir", str(tmp_path / out), "--max_steps", "2", "--per_device_train_batch_size", "8",
+                     "--num_trigger_samples", "32", "--max_eval_samples", "16", "--disable_tqdm", "true",
+                     "--report_to", "none", "--min_sim_clean", "0", "--min_sim_backdoor", "0"])  # fmt: skip
+
+    assert run([f"a portrait of the tall man number {i}" for i in range(20)], "ok") == 0
+    assert (tmp_path / "ok" / "model.safetensors").is_file()
+    assert run(["one", "two"], "bad") == EXIT_USAGE  # no caption can carry a name: a clear error, not a crash
+    assert "no usable caption" in capsys.readouterr().err
