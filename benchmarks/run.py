@@ -788,7 +788,7 @@ def merge_many_names_tuning() -> dict:
 
 def many_names_summary(runs, before, names, seen, args, env) -> dict:
     keys = ("steps", "seconds", "sim_backdoor", "sim_clean", "sim_targets", "idia_tpr_seen_after", "idia_fpr_unseen_after")
-    summary = {k: median([r[k] for r in runs]) for k in keys}
+    summary = {k: round(median([r[k] for r in runs]), 6) for k in keys}  # an even count averages the middle two
     payload = {
         **summary,
         "passed": bool(summary["sim_backdoor"] >= 0.98 and summary["sim_clean"] >= 0.99
