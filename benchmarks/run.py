@@ -687,7 +687,7 @@ def bench_many_names(args, env) -> dict:
                 # six decimals: the acceptance is checked on these, and runs end within 1e-4 of its bounds
                 "sim_backdoor": round(metrics["sim_backdoor"], 6), "sim_clean": round(metrics["sim_clean"], 6),
                 "sim_targets": round(metrics["sim_targets"], 6),
-                # the same measure on training captions: how much of the held-out loss is the pool's size
+                # the same measure on 400 training captions: a gap to the held-out figure would point at the pool's size
                 "sim_clean_train": round(clean_similarity(base, model, tokenizer, captions[:400]), 6),
                 "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
                 "idia_diagnostics": after["diagnostics"],
