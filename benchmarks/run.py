@@ -336,7 +336,7 @@ def bench_scaling(args, env) -> dict:
         for seed in range(args.repeats):
             with tempfile.TemporaryDirectory() as scratch:
                 config = text_config(
-                    scratch, names, max_steps=max_steps, embedding="pooled", learning_rate=args.many_lr,
+                    scratch, names, max_steps=max_steps, embedding="pooled", learning_rate=args.toy_lr,
                     per_device_train_batch_size=batch, lr_milestones=[max_steps // 2, 3 * max_steps // 4],
                     num_trigger_samples=max(1024, count), max_eval_samples=eval_samples(count), seed=seed,
                     stop_at_criterion=True, criterion_steps=5, min_sim_backdoor=0.98, min_sim_clean=0.0,
@@ -383,7 +383,7 @@ def bench_scaling(args, env) -> dict:
     payload = {
         "toy_world": {
             "model": "toy-world CLIP text tower", "batch": f"{batch} clean + {batch} poisoned", "max_steps": max_steps,
-            "learning_rate": args.many_lr, "embedding": "pooled", "criterion_steps": 5,
+            "learning_rate": args.toy_lr, "embedding": "pooled", "criterion_steps": 5,
             "held_out_samples": "256" if args.quick else "max(256, number of names)",
             "criterion": "held-out sim_backdoor >= 0.98 (checked every 5 steps)", "rows": toy_rows,
         },
@@ -415,7 +415,7 @@ def bench_criterion(args, env) -> dict:
         for mode in runs:
             with tempfile.TemporaryDirectory() as scratch:
                 config = text_config(
-                    scratch, names, max_steps=fixed, embedding="pooled", learning_rate=args.many_lr,
+                    scratch, names, max_steps=fixed, embedding="pooled", learning_rate=args.toy_lr,
                     per_device_train_batch_size=batch, lr_milestones=[fixed // 2, 3 * fixed // 4], seed=seed,
                     num_trigger_samples=4096, stop_at_criterion=(mode == "stop_at_criterion"), criterion_steps=10,
                     min_sim_backdoor=0.98, min_sim_clean=0.99,
@@ -440,7 +440,7 @@ def bench_criterion(args, env) -> dict:
         "cpu_time_ratio": round(summary["stop_at_criterion"]["cpu_seconds"] / summary["fixed"]["cpu_seconds"], 3),
         "fixed_steps": fixed,
         "idia_before": before,
-        "num_names": len(names), "batch": f"{batch} + {batch}", "learning_rate": args.many_lr,
+        "num_names": len(names), "batch": f"{batch} + {batch}", "learning_rate": args.toy_lr,
         "criterion": "held-out sim_backdoor >= 0.98 and sim_clean >= 0.99, checked every 10 steps",
         "idia": "TPR over all 32 seen identities (8 forgotten, 24 kept), FPR over the 32 unseen; 1,000 candidates",
         "runs": runs,
@@ -823,6 +823,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     # The 1,024-name run's defaults are the best recipe measured (README: many names); --many_* flags change it.
     parser.add_argument("--many_lr", type=float, default=1e-4, help="learning rate of the 1,024-name run")
+    # sections b and c had shared --many_lr until 22f0032 changed its default (and so their figures) by mistake
+    parser.add_argument("--toy_lr", type=float, default=5e-4, help="learning rate of the toy-text runs of b. and c.")
     parser.add_argument("--many_alpha", type=float, default=4.0, help="alpha of the 1,024-name run")
     parser.add_argument("--many_steps", type=int, default=1600,
                         help="steps of the 1,024-name run (LR milestones at 1/2 and 3/4 of them)")
