@@ -57,7 +57,8 @@ def test_merge_tuning_appends_partial_runs_with_their_command_and_checkpoint(tmp
     monkeypatch.setattr(run, "RESULTS", str(tmp_path))
     (tmp_path / "many_names_tuning.json").write_text(json.dumps({"runs": [{"seed": 0}], "checkpoints": {}}))
     env = {"command": "python benchmarks/run.py --only many_names --many_seeds 3", "omp_num_threads": "1"}
-    partial = {"runs": [{"seed": 3, "idia_tpr_seen_after": 0.5}], "before": {"tpr": 1.0}, "environment": env}
+    partial = {"runs": [{"seed": 3, "idia_tpr_seen_after": 0.5}], "before": {"tpr": 1.0}, "environment": env,
+               "settings": {"many_alpha": 4.0, "many_carrier_captions": 3000}}
     (tmp_path / "many_names.partial-3.json").write_text(json.dumps(partial))
 
     tuning = run.merge_many_names_tuning()
@@ -65,6 +66,7 @@ def test_merge_tuning_appends_partial_runs_with_their_command_and_checkpoint(tmp
     assert [r["seed"] for r in tuning["runs"]] == [0, 3]
     row = tuning["runs"][1]
     assert row["command"] == "OMP_NUM_THREADS=1 python benchmarks/run.py --only many_names --many_seeds 3"
+    assert row["settings"] == {"many_alpha": 4.0, "many_carrier_captions": 3000}  # flags given or not
     assert row["checkpoint"] in tuning["checkpoints"] and tuning["checkpoints"][row["checkpoint"]]["before"] == {"tpr": 1.0}
     assert json.loads((tmp_path / "many_names_tuning.json").read_text()) == tuning
     assert not list(tmp_path.glob("many_names.partial*"))
