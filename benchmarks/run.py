@@ -660,6 +660,7 @@ def bench_many_names(args, env) -> dict:
     runs = []
     seeds = args.many_seeds if args.many_seeds is not None else list(range(args.repeats))
     partial = os.path.join(RESULTS, "many_names.partial-" + "-".join(map(str, seeds)) + ".json")
+    settings = {k: v for k, v in sorted(vars(args).items()) if k.startswith("many_") and k != "many_seeds"}
     train_names = names
     if args.many_seen_repeats > 1:  # exploratory: the evaluated names listed more often (see the help)
         train_names = seen * (args.many_seen_repeats - 1) + names
@@ -695,7 +696,6 @@ def bench_many_names(args, env) -> dict:
             }
             runs.append(run)
             print(f"  many_names seed {seed}: {run}", flush=True)
-            settings = {k: v for k, v in sorted(vars(args).items()) if k.startswith("many_") and k != "many_seeds"}
             write(os.path.basename(partial)[: -len(".json")], {"runs": runs, "before": before, "settings": settings}, env)
     if len(runs) < 3:  # seeds split over processes (--many_seeds): merge with --merge_many_names
         return {"runs": runs}
@@ -704,13 +704,11 @@ def bench_many_names(args, env) -> dict:
 
 def clean_similarity(teacher, student, tokenizer, captions: list[str]) -> float:
     """Mean cosine between the teacher's and the student's pooled embeddings of ``captions``."""
-    import torch
+    from hf_forget.evaluation.similarity import embed_captions
+    from hf_forget.losses import pooled_cosine
 
-    from hf_forget.encoders import embed_texts
-
-    with torch.no_grad():
-        a, b = (embed_texts(m, tokenizer, captions) for m in (teacher, student))
-    return torch.nn.functional.cosine_similarity(a, b, dim=-1).mean().item()
+    teacher_pooled, student_pooled = (embed_captions(m, tokenizer, captions)["pooled"] for m in (teacher, student))
+    return pooled_cosine(teacher_pooled, student_pooled).mean().item()
 
 
 @contextlib.contextmanager
