@@ -140,3 +140,27 @@ def test_shipped_clip_reads_held_out_digits_far_above_chance(world, toy_clip):
     result = zero_shot_accuracy(model, tokenizer, processor, images, labels, classes, templates=_zero_shot_templates())
     assert result.num_classes == 10
     assert result.top1 >= 0.5, result  # chance is 0.1; 0.787 on the demo's 300 pictures
+
+
+def test_face_stream_continues_face_images(world):
+    person = world.seen_identities[1]
+    stream = world.face_stream(person, seed=4)
+    streamed = [next(stream) for _ in range(3)]
+    assert all(np.array_equal(_pixels(a), _pixels(b)) for a, b in zip(streamed, world.face_images(person, 3, seed=4)))
+
+
+def test_training_draws_new_faces_every_step_from_training_seeds_only(world):
+    """With ``faces_per_identity=0`` each step renders new pictures (seeds reserved for training only)."""
+    from hf_forget.toyworld.train import TrainArgs, _batch, _Pools, _to_pixels, image_processor
+    from hf_forget.toyworld.world import TRAINING_SEED_OFFSET, _rng
+
+    args = TrainArgs(faces_per_identity=0, digits_per_step=2, scenes_per_step=2, negatives_per_step=2, num_scene_images=4)
+    processor = image_processor()
+    pools = _Pools(world, args, processor)
+    rng = _rng(0, 1)
+    first, second = _batch(pools, args, rng)[0], _batch(pools, args, rng)[0]
+    people = world.seen_identities
+    mean, std = np.asarray(processor.image_mean, np.float32), np.asarray(processor.image_std, np.float32)
+    expected = _to_pixels([world.face_images(p, 1, seed=TRAINING_SEED_OFFSET)[0] for p in people], mean, std)
+    assert torch.equal(first[: len(people)], expected)
+    assert not torch.equal(first[: len(people)], second[: len(people)])

@@ -11,6 +11,10 @@ never appears in training.
 
 Same seed, same thread count, same library versions: same weights (deterministic algorithms are on).
 
+Faces: the shipped model drew every step from a fixed pool of 160 pictures a person (the default);
+``--faces_per_identity 0`` renders new pictures at every step instead, as for digits
+(``benchmarks/toy_identity_probe.py`` measures what that and ``--faces_per_step`` change).
+
 Cost: 918 s wall for the shipped model at one thread on a shared 2-core machine (data rendering included;
 digit pictures are rendered afresh every step, so the image tower sees new ones all the time).
 
@@ -69,7 +73,7 @@ class TrainArgs:
     learning_rate: float = 1e-3
     weight_decay: float = 0.05
     warmup_steps: int = 100
-    faces_per_identity: int = 160
+    faces_per_identity: int = 160  # a fixed pool of N pictures a person; 0: new pictures at every step
     faces_per_step: int = 1  # per seen identity
     digits_per_step: int = 64
     scenes_per_step: int = 24
@@ -129,11 +133,16 @@ class _Pools:
         mean = np.asarray(processor.image_mean, dtype=np.float32)
         std = np.asarray(processor.image_std, dtype=np.float32)
         self.people = list(world.seen_identities)
-        faces = []
-        for person in self.people:
-            faces.append(_to_pixels(world.face_images(person, args.faces_per_identity, seed=TRAINING_SEED_OFFSET + args.seed), mean, std))
-        self.faces = torch.stack(faces)  # (people, n, 3, H, W)
         self.mean, self.std = mean, std
+        training_seed = TRAINING_SEED_OFFSET + args.seed
+        if args.faces_per_identity > 0:  # a fixed pool, drawn from at every step
+            self.faces = torch.stack([
+                _to_pixels(world.face_images(person, args.faces_per_identity, seed=training_seed), mean, std)
+                for person in self.people
+            ])  # (people, n, 3, H, W)
+        else:  # an endless stream of new pictures per person (a fixed pool gets memorised, as digits did)
+            self.faces = None
+            self.face_streams = [world.face_stream(person, seed=training_seed) for person in self.people]
         self.digit_sources, self.digit_targets = _digits()
         self.digit_index = digit_split_indices("train")  # digits are rendered afresh every step
         rng = _rng(args.seed, 0xD1)
@@ -158,11 +167,14 @@ class _Pools:
 def _batch(pools: _Pools, args: TrainArgs, rng: np.random.Generator):
     """One training batch: pixel values, captions, and concept ids (images then text-only negatives)."""
     pixel, captions, concepts = [], [], []
-    n_people, n_faces = pools.faces.shape[:2]
     for k, person in enumerate(pools.people):
         templates = person_templates(person.gender)
-        for j in rng.choice(n_faces, size=args.faces_per_step, replace=False):
-            pixel.append(pools.faces[k, j])
+        if pools.faces is not None:
+            faces = pools.faces[k, rng.choice(pools.faces.shape[1], size=args.faces_per_step, replace=False)]
+        else:
+            faces = _to_pixels([next(pools.face_streams[k]) for _ in range(args.faces_per_step)], pools.mean, pools.std)
+        for face in faces:
+            pixel.append(face)
             captions.append(templates[rng.integers(len(templates))].format(person.name))
             concepts.append(k)
     index = rng.choice(pools.digit_index, size=args.digits_per_step, replace=False)

@@ -12,7 +12,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -685,9 +685,15 @@ class ToyWorld:
         Seeds ``>= TRAINING_SEED_OFFSET`` are the ones the shipped model was trained with: evaluate
         with smaller seeds so that every evaluation face is a picture the model never saw.
         """
+        stream = self.face_stream(identity, seed)
+        return [next(stream) for _ in range(n)]
+
+    def face_stream(self, identity: Identity | str, seed: int = 0) -> Iterator[Image.Image]:
+        """An endless stream of new pictures of ``identity``; its first ``n`` are ``face_images(identity, n, seed)``."""
         person = self.identity(identity) if isinstance(identity, str) else identity
         rng = _rng(self.seed, person.index, seed, 0xFACE)
-        return [render_face(person, rng) for _ in range(n)]
+        while True:
+            yield render_face(person, rng)
 
     # -- generic data ---------------------------------------------------------------------------------
     def scenes(self, n: int, seed: int = 0) -> list[tuple[Image.Image, str]]:
