@@ -1,4 +1,4 @@
-"""Vision forgetting on the shipped toy CLIP: IDIA of the forgotten and retained identities, zero-shot.
+"""Vision forgetting on a toy CLIP: IDIA of the forgotten and retained identities, zero-shot.
 
     OMP_NUM_THREADS=1 python benchmarks/vision_toyworld.py --max_steps 100 --learning_rate 3e-4 \
         --lr_milestones 50 75 --output benchmarks/results/vision_toyworld.json
@@ -6,7 +6,8 @@
 Mirrors `hf-forget demo --modality vision` (8 forgotten seen identities, 40 training face images each,
 IDIA on 20 other images each with 1,000 candidate names, digits zero-shot) but audits the base model once
 and can try several settings; each run appends one JSON line with its settings and figures to --output.
-The JSON holds counts and rates only, never a name.
+The JSON holds counts and rates only, never a name. ``--model_path`` runs it on another toy CLIP (e.g. one
+from ``python -m hf_forget.toyworld.train``); each line records the checkpoint's sha256 and training arguments.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--alpha", type=float, default=0.8)
     parser.add_argument("--face_scale", type=float, nargs=2, default=[0.25, 0.5])
+    parser.add_argument("--hue", type=float, default=0.1, help="hue jitter of the pasted faces (reference: 0.1)")
+    parser.add_argument("--saturation", type=float, nargs=2, default=[0.5, 1.5])
+    parser.add_argument("--brightness", type=float, nargs=2, default=[0.5, 1.5])
+    parser.add_argument("--contrast", type=float, nargs=2, default=[0.5, 1.5])
     parser.add_argument("--num_reference_persons", type=int, default=32)
     parser.add_argument("--no_keep_faces", action="store_true", help="Reference protocol: clean images only.")
     parser.add_argument("--num_forgotten", type=int, default=8)
@@ -68,6 +73,8 @@ def main(argv=None) -> int:
     weights = os.path.join(args.model_path or toy_clip_path(), "model.safetensors")
     with open(weights, "rb") as handle:
         checkpoint_sha256 = hashlib.sha256(handle.read()).hexdigest()
+    with open(os.path.join(os.path.dirname(weights), "toyworld.json"), encoding="utf-8") as handle:
+        checkpoint_train_args = json.load(handle).get("train_args")  # how the checkpoint was trained
     world = ToyWorld(seed=0)
     seen = list(world.seen_identities)
     forgotten = [p.name for p in seen[: args.num_forgotten]]
@@ -99,7 +106,10 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     result = forget_faces(
         copy.deepcopy(base), persons, clean_images(world, 600, args.clean_digits), processor=processor,
-        reference_faces=reference, config=config, augmentation=FaceAugmentation(scale=tuple(args.face_scale)),
+        reference_faces=reference, config=config, augmentation=FaceAugmentation(
+            scale=tuple(args.face_scale), hue=args.hue, saturation=tuple(args.saturation),
+            brightness=tuple(args.brightness), contrast=tuple(args.contrast),
+        ),
         keep_faces=False if args.no_keep_faces else None,
     )  # fmt: skip
     seconds = time.perf_counter() - started
@@ -108,6 +118,7 @@ def main(argv=None) -> int:
         "command": "python benchmarks/vision_toyworld.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "settings": {k: v for k, v in vars(args).items() if k != "output"},
         "toy_checkpoint_sha256": checkpoint_sha256,
+        "toy_checkpoint_train_args": checkpoint_train_args,
         "before": before, "after": after,
         "train_seconds": round(seconds, 1),
         "report": {k: v for k, v in result.report.items() if k.startswith("sim_")},
