@@ -283,8 +283,6 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
         script_args.trigger_captions,
     ]
     validate_output_dir(config.output_dir, inputs, config.overwrite_output_dir)  # never over (or around) an input
-    if script_args.pipeline and script_args.trigger_captions:
-        raise ForgetInputError("--trigger_captions is not supported with --pipeline yet: pass --model_name_or_path.")
     captions = load_captions(script_args.captions, script_args.caption_column, script_args.caption_split)
     carriers = None
     if script_args.trigger_captions:
@@ -292,7 +290,7 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
     if script_args.pipeline:
         from .publish.pipeline import forget_pipeline  # noqa: PLC0415 - optional path
 
-        return forget_pipeline(script_args.pipeline, captions, config)
+        return forget_pipeline(script_args.pipeline, captions, config, trigger_captions=carriers)
     model, tokenizer, dtype = load_text_encoder(script_args.model_name_or_path, script_args.tokenizer_name_or_path)
     resume = True if config.resume_from_checkpoint == "latest" else config.resume_from_checkpoint
     return forget_text(

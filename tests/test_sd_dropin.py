@@ -292,3 +292,30 @@ def test_sdxl_pipeline_defends_both_text_encoders(sdxl_dir, tmp_path):
     for name in ("text_encoder", "text_encoder_2"):
         assert _layout(tmp_path / "defended" / name / "model.safetensors") == _layout(sdxl_dir / name / "model.safetensors")
     _check_forgotten(sdxl_dir, tmp_path / "defended")
+
+
+def test_hf_forget_text_pipeline_takes_trigger_captions(sd_dir, tmp_path, monkeypatch):
+    """``--trigger_captions`` reaches every text encoder of a pipeline, and the pipeline is written."""
+    import hf_forget.api
+    from hf_forget.cli import main
+
+    seen = []
+    real = hf_forget.api.forget_text
+
+    def spy(*args, trigger_captions=None, **kwargs):
+        seen.append(trigger_captions)
+        return real(*args, trigger_captions=trigger_captions, **kwargs)
+
+    monkeypatch.setattr(hf_forget.api, "forget_text", spy)
+    carriers = [f"a portrait of the tall man number {i}" for i in range(20)]
+    (tmp_path / "captions.txt").write_text("\n".join(_captions(100)), encoding="utf-8")
+    (tmp_path / "carriers.txt").write_text("\n".join(carriers), encoding="utf-8")
+    out = tmp_path / "defended"
+    code = main(["text", "--pipeline", str(sd_dir), "--names", ",".join(NAMES), "--neutral_term", NEUTRAL,
+                 "--captions", str(tmp_path / "captions.txt"), "--trigger_captions", str(tmp_path / "carriers.txt"),
+                 "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "8",
+                 "--num_trigger_samples", "32", "--max_eval_samples", "16", "--report_to", "none",
+                 "--disable_tqdm", "true", "--min_sim_clean", "0", "--min_sim_backdoor", "0"])  # fmt: skip
+    assert code == 0
+    assert seen == [carriers]  # one text encoder in SD 1.x, given the carriers
+    assert (out / "text_encoder" / "model.safetensors").is_file() and (out / "model_index.json").is_file()

@@ -239,13 +239,3 @@ def test_cli_takes_trigger_captions(tiny_text_encoder_dir, captions_file, tmp_pa
     assert (tmp_path / "ok" / "model.safetensors").is_file()
     assert run(["one", "two"], "bad") == EXIT_USAGE  # no caption can carry a name: a clear error, not a crash
     assert "no usable caption" in capsys.readouterr().err
-
-
-def test_cli_refuses_trigger_captions_with_a_pipeline(captions_file, tmp_path, capsys):
-    from hf_forget.cli import EXIT_USAGE, main
-
-    (tmp_path / "pipe").mkdir()
-    code = main(["text", "--pipeline", str(tmp_path / "pipe"), "--names", "Ann Example", "--captions", str(captions_file),
-                 "--trigger_captions", str(captions_file), "--output_dir", str(tmp_path / "out")])  # fmt: skip
-    assert code == EXIT_USAGE and "not supported with --pipeline" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()

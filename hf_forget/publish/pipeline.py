@@ -244,10 +244,11 @@ def _merge_reports(reports: dict[str, dict]) -> dict:
     return merged
 
 
-def forget_pipeline(pipeline_dir: str | os.PathLike, captions, config):
+def forget_pipeline(pipeline_dir: str | os.PathLike, captions, config, trigger_captions=None):
     """Forget ``config.names`` in every CLIP text encoder of a diffusers pipeline; write the pipeline.
 
-    Each encoder is trained with its own tokenizer by :func:`hf_forget.forget_text` (same config), its
+    Each encoder is trained with its own tokenizer by :func:`hf_forget.forget_text` (same config and
+    ``trigger_captions``: captions that carry the names, ``captions`` then only give the clean samples), its
     hidden-state objective on the layer the pipeline consumes (:func:`consumed_hidden_layer`), then
     :func:`assemble_pipeline` writes ``config.output_dir``. Returns a :class:`hf_forget.api.ForgetResult`
     whose ``model`` is ``{component name: defended encoder}``.
@@ -269,7 +270,10 @@ def forget_pipeline(pipeline_dir: str | os.PathLike, captions, config):
             if layer == -2:
                 _train_on_penultimate(encoder.model)
             try:
-                result = forget_text(encoder.model, tokenizer=encoder.tokenizer, captions=captions, config=run_config)
+                result = forget_text(
+                    encoder.model, tokenizer=encoder.tokenizer, captions=captions, config=run_config,
+                    trigger_captions=trigger_captions,
+                )
             finally:
                 _strip_hooks(encoder.model)
             _strip_hooks(result.model)
