@@ -275,7 +275,8 @@ def _augmentation(face_scale) -> FaceAugmentation:
 
 def _input_paths(script_args) -> list[str]:
     """Every input path of a run: the output directory may overlap none of them."""
-    fields = ("model_name_or_path", "faces", "clean_images", "reference_faces", "target_embedding", "captions")
+    fields = ("model_name_or_path", "faces", "clean_images", "reference_faces", "target_embedding", "captions",
+              "trigger_captions")
     return [value for value in (getattr(script_args, f, None) for f in fields) if isinstance(value, str) and value]
 
 
@@ -315,12 +316,14 @@ def forget_joint(
     save_dtype: torch.dtype | None = None,
     keep_faces=None,
     augmentation: FaceAugmentation = FaceAugmentation(),
+    trigger_captions=None,
 ) -> ForgetResult:
     """Forget ``names`` in the text tower and ``faces`` in the vision tower of one `CLIPModel`.
 
     The two towers share no parameter and each loss term touches one tower only, so the text run and then
     the vision run on the same model give the joint defense; one full `CLIPModel` (with its tokenizer and
     image processor) is written, with a `forget_report.json` holding both runs' reports.
+    ``trigger_captions`` (as in :func:`hf_forget.forget_text`) carry the names in the text run.
     """
     source, dtype = base_path, save_dtype
     if isinstance(model, (str, os.PathLike)):
@@ -347,7 +350,7 @@ def forget_joint(
     if names:
         text_config.names = list(names)
     if output_dir is not None:
-        inputs = [source, captions, faces, clean_images, reference_faces, target_embedding]
+        inputs = [source, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding]
         validate_output_dir(output_dir, [os.fspath(p) for p in inputs if isinstance(p, (str, os.PathLike))],
                             vision_config.overwrite_output_dir)
     staging = _stage(output_dir) if output_dir is not None else None
@@ -357,7 +360,7 @@ def forget_joint(
     from .api import forget_text
 
     text = forget_text(model, captions=captions, tokenizer=tokenizer, config=text_config, eval_captions=eval_captions,
-                       caption_column=caption_column)
+                       caption_column=caption_column, trigger_captions=trigger_captions)
     vision = forget_faces(
         text.model, faces, clean_images, processor=processor, reference_faces=reference_faces,
         target_embedding=target_embedding, config=vision_config, eval_faces=eval_faces,

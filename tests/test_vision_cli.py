@@ -103,7 +103,17 @@ def test_bad_input_is_one_line_and_exit_code_2(face_inputs, vision_dir, tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys):
+@pytest.mark.parametrize("with_carriers", [False, True])
+def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys, monkeypatch, with_carriers):
+    import hf_forget.api
+
+    carried, real = [], hf_forget.api.forget_text
+
+    def spy(*args, trigger_captions=None, **kwargs):
+        carried.append(trigger_captions)
+        return real(*args, trigger_captions=trigger_captions, **kwargs)
+
+    monkeypatch.setattr(hf_forget.api, "forget_text", spy)
     model, tokenizer, processor = tiny_clip_model()
     base = tmp_path / "clip"
     model.save_pretrained(base)
@@ -116,7 +126,12 @@ def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys):
             "--captions", str(captions), "--faces", str(face_inputs / "faces"), "--clean_images",
             str(face_inputs / "clean"), "--reference_faces", str(face_inputs / "reference"), "--output_dir", str(out),
             "--text_max_steps", "3", "--text_batch_size", "8", *FAST]
+    if with_carriers:  # captions that carry the name in the text run
+        carriers = tmp_path / "carriers.txt"
+        carriers.write_text("\n".join(f"a portrait of the tall man number {i}" for i in range(20)))
+        args += ["--trigger_captions", str(carriers)]
     assert main(args) == 0, capsys.readouterr().err
+    assert carried == [str(carriers) if with_carriers else None]
     report = json.loads((out / "forget_report.json").read_text())
     assert report["modality"] == "both" and report["text"]["steps"] == 3 and report["vision"]["steps"] == 4
     defended = CLIPModel.from_pretrained(out)

@@ -30,6 +30,11 @@ class JointScriptArguments(VisionScriptArguments):
         default=None, metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."}
     )
     caption_column: str = field(default="text", metadata={"help": "Caption column of a dataset."})
+    trigger_captions: str | None = field(
+        default=None,
+        metadata={"help": "Captions that carry the names in the text run instead of --captions (which then only "
+                  "give the clean samples); same formats as --captions."},
+    )
     neutral_term: str = field(default="a person", metadata={"help": "The neutral term a forgotten name maps to."})
     text_embedding: str = field(
         default="pooled", metadata={"help": "Text embedding the loss acts on ('pooled' is what CLIP zero-shot and the IDIA use)."}
@@ -116,6 +121,7 @@ def main(argv: list[str]) -> int:
         caption_column=args.caption_column,
         keep_faces=None if args.keep_faces else False,
         augmentation=_augmentation(args.face_scale),
+        trigger_captions=args.trigger_captions,
     )
     if vision_config.process_index == 0:
         keys = ("sim_backdoor", "sim_clean", "sim_targets")
