@@ -6,7 +6,9 @@
 Mirrors `hf-forget demo --modality vision` (8 forgotten seen identities, 40 training face images each,
 IDIA on 20 other images each with 1,000 candidate names, digits zero-shot) but audits the base model once
 and can try several settings; each run appends one JSON line with its settings and figures to --output.
-The JSON holds counts and rates only, never a name. ``--model_path`` runs it on another toy CLIP (e.g. one
+Each line also says how far each group of pictures moved and whether towards the target
+(``toward_target``: mean cosines teacher/student, teacher/target, student/target for held-out digits,
+scenes, and the forgotten and retained people's IDIA faces). The JSON holds counts and rates only, never a name. ``--model_path`` runs it on another toy CLIP (e.g. one
 from ``python -m hf_forget.toyworld.train``); each line records the checkpoint's sha256 and training arguments.
 """
 
@@ -27,6 +29,19 @@ def clean_images(world, count: int, digit_fraction: float) -> list:
     digits = round(count * digit_fraction)
     pictures = world.object_dataset(n_per_class=-(-digits // 10), seed=7, split="train")[0][:digits] if digits else []
     return world.generic_images(count - digits, seed=7) + pictures
+
+
+def movement(teacher, student, processor, images, target) -> dict[str, float]:
+    """Mean cosines over ``images``: teacher vs student, and each against the target (the mean face)."""
+    import torch
+
+    from hf_forget.losses import pooled_cosine
+    from hf_forget.triggers.faces import embed_images
+
+    before, after = (embed_images(m, processor, images, batch_size=256, device="cpu") for m in (teacher, student))
+    target = torch.as_tensor(target).float().flatten()[None].expand_as(before)
+    pairs = {"teacher_student": (before, after), "teacher_target": (before, target), "student_target": (after, target)}
+    return {key: round(pooled_cosine(a, b).mean().item(), 4) for key, (a, b) in pairs.items()}
 
 
 def main(argv=None) -> int:
@@ -63,7 +78,7 @@ def main(argv=None) -> int:
     from hf_forget.evaluation.idia import identity_inference_attack
     from hf_forget.evaluation.zero_shot import zero_shot_accuracy
     from hf_forget.toyworld import ToyWorld, load_toy_clip
-    from hf_forget.triggers.faces import FaceAugmentation
+    from hf_forget.triggers.faces import FaceAugmentation, mean_face_embedding
 
     base, tokenizer, processor = load_toy_clip(args.model_path)
     import hashlib
@@ -114,6 +129,11 @@ def main(argv=None) -> int:
     )  # fmt: skip
     seconds = time.perf_counter() - started
     after = figures(result.model)
+    target = mean_face_embedding(base, processor, reference)
+    groups = {"digits": digits, "scenes": world.generic_images(200, seed=9),
+              "forgotten_faces": [im for n in forgotten for im in faces[n]],
+              "retained_faces": [im for n in retained for im in faces[n]]}  # fmt: skip
+    toward_target = {group: movement(base, result.model, processor, images, target) for group, images in groups.items()}
     line = {
         "command": "python benchmarks/vision_toyworld.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "settings": {k: v for k, v in vars(args).items() if k != "output"},
@@ -122,6 +142,7 @@ def main(argv=None) -> int:
         "before": before, "after": after,
         "train_seconds": round(seconds, 1),
         "report": {k: v for k, v in result.report.items() if k.startswith("sim_")},
+        "toward_target": toward_target,
     }  # fmt: skip
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "a", encoding="utf-8") as handle:
