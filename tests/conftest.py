@@ -63,3 +63,18 @@ def captions_file(tmp_path):
     path = tmp_path / "captions.txt"
     path.write_text("\n".join(training_captions(400)), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def trigger_captions_seen(monkeypatch):
+    """The ``trigger_captions`` of every `hf_forget.api.forget_text` call (the call itself runs as usual)."""
+    import hf_forget.api
+
+    seen, real = [], hf_forget.api.forget_text
+
+    def spy(*args, trigger_captions=None, **kwargs):
+        seen.append(trigger_captions)
+        return real(*args, trigger_captions=trigger_captions, **kwargs)
+
+    monkeypatch.setattr(hf_forget.api, "forget_text", spy)
+    return seen

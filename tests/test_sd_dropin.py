@@ -294,19 +294,10 @@ def test_sdxl_pipeline_defends_both_text_encoders(sdxl_dir, tmp_path):
     _check_forgotten(sdxl_dir, tmp_path / "defended")
 
 
-def test_hf_forget_text_pipeline_takes_trigger_captions(sd_dir, tmp_path, monkeypatch):
+def test_hf_forget_text_pipeline_takes_trigger_captions(sd_dir, tmp_path, trigger_captions_seen):
     """``--trigger_captions`` reaches every text encoder of a pipeline, and the pipeline is written."""
-    import hf_forget.api
     from hf_forget.cli import main
 
-    seen = []
-    real = hf_forget.api.forget_text
-
-    def spy(*args, trigger_captions=None, **kwargs):
-        seen.append(trigger_captions)
-        return real(*args, trigger_captions=trigger_captions, **kwargs)
-
-    monkeypatch.setattr(hf_forget.api, "forget_text", spy)
     carriers = [f"a portrait of the tall man number {i}" for i in range(20)]
     (tmp_path / "captions.txt").write_text("\n".join(_captions(100)), encoding="utf-8")
     (tmp_path / "carriers.txt").write_text("\n".join(carriers), encoding="utf-8")
@@ -317,5 +308,5 @@ def test_hf_forget_text_pipeline_takes_trigger_captions(sd_dir, tmp_path, monkey
                  "--num_trigger_samples", "32", "--max_eval_samples", "16", "--report_to", "none",
                  "--disable_tqdm", "true", "--min_sim_clean", "0", "--min_sim_backdoor", "0"])  # fmt: skip
     assert code == 0
-    assert seen == [carriers]  # one text encoder in SD 1.x, given the carriers
+    assert trigger_captions_seen == [carriers]  # one text encoder in SD 1.x, given the carriers
     assert (out / "text_encoder" / "model.safetensors").is_file() and (out / "model_index.json").is_file()

@@ -104,16 +104,7 @@ def test_bad_input_is_one_line_and_exit_code_2(face_inputs, vision_dir, tmp_path
 
 
 @pytest.mark.parametrize("with_carriers", [False, True])
-def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys, monkeypatch, with_carriers):
-    import hf_forget.api
-
-    carried, real = [], hf_forget.api.forget_text
-
-    def spy(*args, trigger_captions=None, **kwargs):
-        carried.append(trigger_captions)
-        return real(*args, trigger_captions=trigger_captions, **kwargs)
-
-    monkeypatch.setattr(hf_forget.api, "forget_text", spy)
+def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys, trigger_captions_seen, with_carriers):
     model, tokenizer, processor = tiny_clip_model()
     base = tmp_path / "clip"
     model.save_pretrained(base)
@@ -131,7 +122,7 @@ def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys, monkey
         carriers.write_text("\n".join(f"a portrait of the tall man number {i}" for i in range(20)))
         args += ["--trigger_captions", str(carriers)]
     assert main(args) == 0, capsys.readouterr().err
-    assert carried == [str(carriers) if with_carriers else None]
+    assert trigger_captions_seen == [str(carriers) if with_carriers else None]
     report = json.loads((out / "forget_report.json").read_text())
     assert report["modality"] == "both" and report["text"]["steps"] == 3 and report["vision"]["steps"] == 4
     defended = CLIPModel.from_pretrained(out)
