@@ -25,23 +25,17 @@ import os
 import sys
 
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
+from toy_digit_probe import tower_features  # noqa: I001 - a sibling script (benchmarks/ is on the path)
 
-from hf_forget.encoders import encode_images
 from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
 
 
-@torch.no_grad()
 def features(model, processor, images) -> dict[str, np.ndarray]:
-    pixel_values = processor(images=images, return_tensors="pt").pixel_values
+    pooled, projected = tower_features(model, processor, images)
     pixels = np.stack([np.asarray(im.convert("RGB").resize((16, 16)), dtype=np.float32).ravel() / 255 for im in images])
-    return {
-        "image_tower_pooled": encode_images(model.vision_model, pixel_values).numpy(),
-        "image_embedding_projected": encode_images(model, pixel_values).numpy(),
-        "raw_pixels_16x16": pixels,
-    }
+    return {"image_tower_pooled": pooled, "image_embedding_projected": projected, "raw_pixels_16x16": pixels}
 
 
 def main(argv=None) -> int:

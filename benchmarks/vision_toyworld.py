@@ -8,8 +8,9 @@ IDIA on 20 other images each with 1,000 candidate names, digits zero-shot) but a
 and can try several settings; each run appends one JSON line with its settings and figures to --output.
 Each line also says how far each group of pictures moved and whether towards the target
 (``toward_target``: mean cosines teacher/student, teacher/target, student/target for held-out digits,
-scenes, and the forgotten and retained people's IDIA faces). The JSON holds counts and rates only, never a name. ``--model_path`` runs it on another toy CLIP (e.g. one
-from ``python -m hf_forget.toyworld.train``); each line records the checkpoint's sha256 and training arguments.
+scenes, and the forgotten and retained people's IDIA faces). The JSON holds counts and rates only, never a
+name. ``--model_path`` runs it on another toy CLIP (e.g. one from ``python -m hf_forget.toyworld.train``);
+each line records the checkpoint's sha256 and training arguments.
 """
 
 from __future__ import annotations
