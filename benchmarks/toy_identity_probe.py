@@ -27,7 +27,7 @@ import sys
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from toy_digit_probe import tower_features  # noqa: I001 - a sibling script (benchmarks/ is on the path)
+from toy_digit_probe import tower_features  # a sibling script (benchmarks/ is on the path)
 
 from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
 
