@@ -27,12 +27,13 @@ import sys
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from toy_digit_probe import tower_features  # a sibling script (benchmarks/ is on the path)
+from toy_digit_probe import tower_features
 
 from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
 
 
 def features(model, processor, images) -> dict[str, np.ndarray]:
+    """The tower's features (``toy_digit_probe.py``, a sibling script) and raw 16x16 RGB pixels."""
     pooled, projected = tower_features(model, processor, images)
     pixels = np.stack([np.asarray(im.convert("RGB").resize((16, 16)), dtype=np.float32).ravel() / 255 for im in images])
     return {"image_tower_pooled": pooled, "image_embedding_projected": projected, "raw_pixels_16x16": pixels}
