@@ -10,7 +10,9 @@ Each line also says how far each group of pictures moved and whether towards the
 (``toward_target``: mean cosines teacher/student, teacher/target, student/target for held-out digits,
 scenes, and the forgotten and retained people's IDIA faces). The JSON holds counts and rates only, never a
 name. ``--model_path`` runs it on another toy CLIP (e.g. one from ``python -m hf_forget.toyworld.train``);
-each line records the checkpoint's sha256 and training arguments.
+each line records the checkpoint's sha256 and training arguments. ``--seed`` sets the training seed (runs
+before it existed used 42), ``--save_model`` keeps the defended model for a closer look, and each line
+counts, per forgotten identity in world order, the templates that still name it.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ def main(argv=None) -> int:
     parser.add_argument("--lora_r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
     parser.add_argument("--clean_digits", type=float, default=0.0,
                         help="fraction of the 600 clean images that are training-split digit pictures")
+    parser.add_argument("--seed", type=int, default=42, help="training seed (TrainingArguments.seed; 42 before it was a flag)")
     parser.add_argument("--model_path", default=None, help="Toy CLIP folder (default: the shipped one).")
+    parser.add_argument("--save_model", default=None, help="also save the defended toy CLIP to this folder")
     parser.add_argument("--output", default="benchmarks/results/vision_toyworld.jsonl")
     args = parser.parse_args(argv)
 
@@ -105,14 +109,16 @@ def main(argv=None) -> int:
         rate = lambda names: sum(idia.person(n).recognised for n in names) / len(names)  # noqa: E731
         zero_shot = zero_shot_accuracy(model, tokenizer, processor, digits, labels, classes, templates=_zero_shot_templates())
         return {"forgotten_tpr": rate(forgotten), "retained_tpr": rate(retained), "fpr": idia.fpr,
-                "zero_shot_top1": zero_shot.top1}  # fmt: skip
+                "zero_shot_top1": zero_shot.top1,
+                # per forgotten identity (world order), how many of the 21 templates still name it
+                "forgotten_correct_templates": [idia.person(n).correct_templates for n in forgotten]}  # fmt: skip
 
     before = figures(base)
     config = VisionForgetConfig(
         output_dir="/tmp/hf_forget_vision_benchmark", max_steps=args.max_steps, learning_rate=args.learning_rate,
         lr_milestones=args.lr_milestones, per_device_train_batch_size=args.batch_size, alpha=args.alpha,
         report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True, logging_steps=1000,
-        lora_r=args.lora_r, identity_residual_weight=args.identity_residual_weight,
+        lora_r=args.lora_r, identity_residual_weight=args.identity_residual_weight, seed=args.seed,
     )  # fmt: skip
     persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
     others = list(world.unseen_identities[: args.num_reference_persons])
@@ -129,6 +135,8 @@ def main(argv=None) -> int:
         keep_faces=False if args.no_keep_faces else None,
     )  # fmt: skip
     seconds = time.perf_counter() - started
+    if args.save_model:
+        result.model.save_pretrained(args.save_model)
     after = figures(result.model)
     target = mean_face_embedding(base, processor, reference)
     groups = {"digits": digits, "scenes": world.generic_images(200, seed=9),
@@ -137,7 +145,7 @@ def main(argv=None) -> int:
     toward_target = {group: movement(base, result.model, processor, images, target) for group, images in groups.items()}
     line = {
         "command": "python benchmarks/vision_toyworld.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "settings": {k: v for k, v in vars(args).items() if k != "output"},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("output", "save_model")},
         "toy_checkpoint_sha256": checkpoint_sha256,
         "toy_checkpoint_train_args": checkpoint_train_args,
         "before": before, "after": after,
