@@ -1,0 +1,106 @@
+"""Which names does the vision target Δ (the mean face) itself point at? A diagnostic for vision forgetting.
+
+    OMP_NUM_THREADS=1 python benchmarks/toy_target_names.py [--model_path DIR] [--defended DIR]
+
+The vision defense sends a person's faces towards Δ, the teacher's mean embedding of many people's faces
+(here: the 32 unseen identities and the 24 retained seen ones, 4 pictures each, as in the demo). The IDIA
+then ranks 1,000 candidate names against each face. For each of the demo's 8 forgotten identities (world
+order, by index, never by name) this reports
+
+* ``rank_at_target``: the rank of the person's own name at Δ itself (median over the 21 templates; 0 =
+  Δ names them), and how many templates Δ names them in;
+* ``templates_along_the_way``: on the straight path from the person's (teacher) faces to Δ, at each cosine
+  to Δ, how many templates still name them by majority over their 20 audit pictures;
+* with ``--defended``, the same audit on a defended toy CLIP: ``cos_to_target`` of their audit faces and
+  ``templates_defended``.
+
+One JSON line per run is appended to --output (counts and ranks only, never a name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _sha256(folder: str) -> str:
+    with open(os.path.join(folder, "model.safetensors"), "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model_path", default=None, help="Toy CLIP folder (default: the shipped one).")
+    parser.add_argument("--defended", default=None, help="a defended copy of that toy CLIP (CLIPModel folder)")
+    parser.add_argument("--num_forgotten", type=int, default=8)
+    parser.add_argument("--output", default="benchmarks/results/toy_target_names.jsonl")
+    args = parser.parse_args(argv)
+
+    import torch
+    import torch.nn.functional as F
+    from transformers import CLIPModel
+
+    from hf_forget.evaluation.idia import IDIA_TEMPLATES, build_candidates, majority_votes
+    from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
+    from hf_forget.triggers.faces import embed_images, mean_face_embedding
+
+    model, tokenizer, processor = load_toy_clip(args.model_path)
+    world = ToyWorld(seed=0)
+    seen = list(world.seen_identities)
+    forgotten, retained = seen[: args.num_forgotten], seen[args.num_forgotten :]
+    candidates = build_candidates([p.name for p in world.identities], 1000)
+    reference = [world.face_images(p, 4, seed=6) for p in list(world.unseen_identities) + retained]
+    target = F.normalize(mean_face_embedding(model, processor, reference).float().flatten(), dim=0)
+    with torch.no_grad():
+        texts = torch.stack([
+            F.normalize(model.get_text_features(**tokenizer([t.format(c) for c in candidates], padding=True,
+                                                            return_tensors="pt")).pooler_output.float(), dim=-1)
+            for t in IDIA_TEMPLATES
+        ])  # (templates, candidates, dim)  # fmt: skip
+
+    def faces(encoder, person):
+        images = world.face_images(person, 20, seed=0)  # the audit's pictures
+        return F.normalize(embed_images(encoder, processor, images, batch_size=256, device="cpu").float(), dim=-1)
+
+    def templates_naming(embeddings, own: int) -> int:
+        predictions = torch.einsum("nd,tcd->tnc", embeddings, texts).argmax(-1)  # (templates, images)
+        return int((majority_votes(predictions[None], len(candidates))[0] == own).sum())
+
+    at_target = texts @ target  # (templates, candidates)
+    defended = CLIPModel.from_pretrained(args.defended).eval() if args.defended else None
+    rows = []
+    for index, person in enumerate(forgotten):
+        own = candidates.index(person.name)
+        ranks = (at_target > at_target[:, own : own + 1]).sum(-1).float()
+        teacher = faces(model, person)
+        path = {}
+        for t in (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98):
+            mixed = F.normalize((1 - t) * teacher + t * target, dim=-1)
+            path[f"{(mixed @ target).mean().item():.3f}"] = templates_naming(mixed, own)
+        row = {"forgotten_index": index, "rank_at_target": ranks.median().item(),
+               "templates_at_target": int((ranks == 0).sum()), "templates_along_the_way": path}  # fmt: skip
+        if defended is not None:
+            student = faces(defended, person)
+            row["cos_to_target"] = round((student @ target).mean().item(), 4)
+            row["templates_defended"] = templates_naming(student, own)
+        rows.append(row)
+    line = {
+        "command": "python benchmarks/toy_target_names.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "toy_checkpoint_sha256": _sha256(args.model_path or toy_clip_path()),
+        "defended_sha256": _sha256(args.defended) if args.defended else None,
+        "forgotten": rows,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+    print(json.dumps(line, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
