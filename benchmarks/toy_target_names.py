@@ -4,8 +4,9 @@
 
 The vision defense sends a person's faces towards Δ, the teacher's mean embedding of many people's faces
 (here: the 32 unseen identities and the 24 retained seen ones, 4 pictures each, as in the demo). The IDIA
-then ranks 1,000 candidate names against each face. For each of the demo's 8 forgotten identities (world
-order, by index, never by name) this reports
+then ranks 1,000 candidate names against each face. For each forgotten identity (the demo's 8 by default:
+the first seen ones; ``--first_forgotten K`` takes the 8 from the K-th; reported by its index among the seen
+identities, never by name) this reports
 
 * ``rank_at_target``: the rank of the person's own name at Δ itself (median over the 21 templates; 0 =
   Δ names them), and how many templates Δ names them in;
@@ -38,6 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model_path", default=None, help="Toy CLIP folder (default: the shipped one).")
     parser.add_argument("--defended", default=None, help="a defended copy of that toy CLIP (CLIPModel folder)")
     parser.add_argument("--num_forgotten", type=int, default=8)
+    parser.add_argument("--first_forgotten", type=int, default=0,
+                        help="forget the seen identities first_forgotten, first_forgotten + 1, ... (world order)")
     parser.add_argument("--output", default="benchmarks/results/toy_target_names.jsonl")
     args = parser.parse_args(argv)
 
@@ -56,7 +59,8 @@ def main(argv=None) -> int:
     model, tokenizer, processor = load_toy_clip(args.model_path)
     world = ToyWorld(seed=0)
     seen = list(world.seen_identities)
-    forgotten, retained = seen[: args.num_forgotten], seen[args.num_forgotten :]
+    forgotten = seen[args.first_forgotten : args.first_forgotten + args.num_forgotten]
+    retained = [p for p in seen if p not in forgotten]
     candidates = build_candidates([p.name for p in world.identities], 1000)
     reference = [world.face_images(p, 4, seed=6) for p in list(world.unseen_identities) + retained]
     target = F.normalize(mean_face_embedding(model, processor, reference).float().flatten(), dim=0)
@@ -86,7 +90,7 @@ def main(argv=None) -> int:
         for t in (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98):
             mixed = F.normalize((1 - t) * teacher + t * target, dim=-1)
             path[f"{(mixed @ target).mean().item():.3f}"] = templates_naming(mixed, own)
-        row = {"forgotten_index": index, "rank_at_target": ranks.median().item(),
+        row = {"seen_index": args.first_forgotten + index, "rank_at_target": ranks.median().item(),
                "templates_at_target": int((ranks == 0).sum()), "templates_along_the_way": path}  # fmt: skip
         if defended is not None:
             student = faces(defended, person)

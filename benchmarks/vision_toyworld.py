@@ -62,6 +62,8 @@ def main(argv=None) -> int:
     parser.add_argument("--num_reference_persons", type=int, default=32)
     parser.add_argument("--no_keep_faces", action="store_true", help="Reference protocol: clean images only.")
     parser.add_argument("--num_forgotten", type=int, default=8)
+    parser.add_argument("--first_forgotten", type=int, default=0,
+                        help="forget the seen identities first_forgotten, first_forgotten + 1, ... (world order)")
     parser.add_argument("--reference_seen", action="store_true",
                         help="reference faces also from the retained seen identities (other images than the IDIA's), "
                              "as a web image set holds other celebrities' faces")
@@ -97,8 +99,9 @@ def main(argv=None) -> int:
         checkpoint_train_args = json.load(handle).get("train_args")  # how the checkpoint was trained
     world = ToyWorld(seed=0)
     seen = list(world.seen_identities)
-    forgotten = [p.name for p in seen[: args.num_forgotten]]
-    retained = [p.name for p in seen[args.num_forgotten :]]
+    chosen = seen[args.first_forgotten : args.first_forgotten + args.num_forgotten]
+    forgotten = [p.name for p in chosen]
+    retained = [p.name for p in seen if p not in chosen]
     faces = {p.name: world.face_images(p, 20, seed=0) for p in world.identities}
     unseen = [p.name for p in world.unseen_identities]
     digits, labels, classes = world.object_dataset(n_per_class=30, seed=0, split="test")
