@@ -275,7 +275,7 @@ def _augmentation(face_scale) -> FaceAugmentation:
 
 def _input_paths(script_args) -> list[str]:
     """Every input path of a run: the output directory may overlap none of them."""
-    fields = ("model_name_or_path", "faces", "clean_images", "reference_faces", "target_embedding", "captions")
+    fields = ("model_name_or_path", "faces", "clean_images", "reference_faces", "target_embedding")
     return [value for value in (getattr(script_args, f, None) for f in fields) if isinstance(value, str) and value]
 
 
