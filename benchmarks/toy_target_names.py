@@ -3,10 +3,10 @@
     OMP_NUM_THREADS=1 python benchmarks/toy_target_names.py [--model_path DIR] [--defended DIR]
 
 The vision defense sends a person's faces towards Δ, the teacher's mean embedding of many people's faces
-(here: the 32 unseen identities and the 24 retained seen ones, 4 pictures each, as in the demo). The IDIA
-then ranks 1,000 candidate names against each face. For each forgotten identity (the demo's 8 by default:
-the first seen ones; ``--first_forgotten K`` takes the 8 from the K-th; reported by its index among the seen
-identities, never by name) this reports
+(here: the 32 unseen identities and the retained seen ones, 4 pictures each, as in ``vision_toyworld.py
+--reference_seen``). The IDIA then ranks 1,000 candidate names against each face. For each forgotten identity
+(the first 8 seen ones by default, as in ``vision_toyworld.py``; ``--first_forgotten K`` takes the 8 from the
+K-th; reported by its index among the seen identities, never by name) this reports
 
 * ``rank_at_target``: the rank of the person's own name at Δ itself (median over the 21 templates; 0 =
   Δ names them), and how many templates Δ names them in;

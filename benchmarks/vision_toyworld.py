@@ -11,8 +11,9 @@ Each line also says how far each group of pictures moved and whether towards the
 scenes, and the forgotten and retained people's IDIA faces). The JSON holds counts and rates only, never a
 name. ``--model_path`` runs it on another toy CLIP (e.g. one from ``python -m hf_forget.toyworld.train``);
 each line records the checkpoint's sha256 and training arguments. ``--seed`` sets the training seed (runs
-before it existed used 42), ``--save_model`` keeps the defended model for a closer look, and each line
-counts, per forgotten identity in world order, the templates that still name it.
+before it existed used 42), ``--save_model`` keeps the defended model for a closer look, ``--first_forgotten K`` forgets
+the 8 seen identities from the K-th instead of the first 8, and each line counts, per forgotten identity in
+world order, the templates that still name it.
 """
 
 from __future__ import annotations
