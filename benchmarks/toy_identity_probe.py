@@ -19,12 +19,10 @@ Appends one JSON line (the checkpoint's sha256 and training arguments, accuracie
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
 import sys
 
 import numpy as np
+from jsonl import append_line, checkpoint_identity
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from toy_digit_probe import tower_features
@@ -47,10 +45,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     folder = args.model_path or str(toy_clip_path())
     model, _, processor = load_toy_clip(folder)
-    with open(os.path.join(folder, "model.safetensors"), "rb") as handle:
-        sha256 = hashlib.sha256(handle.read()).hexdigest()
-    with open(os.path.join(folder, "toyworld.json"), encoding="utf-8") as handle:
-        train_args = json.load(handle).get("train_args")
+    sha256, train_args = checkpoint_identity(folder)
     world = ToyWorld(seed=0)
     seen = list(world.seen_identities)
     train = [features(model, processor, world.face_images(p, 40, seed=5)) for p in seen]
@@ -73,10 +68,7 @@ def main(argv=None) -> int:
         "chance": {"identity_top1": round(1 / len(seen), 4), "forgotten_vs_retained": 0.5},
         "probe_accuracy": accuracy,
     }  # fmt: skip
-    print(json.dumps(result, indent=1))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(result) + "\n")
+    append_line(args.out, result)
     return 0
 
 

@@ -21,17 +21,12 @@ One JSON line per run is appended to --output (counts and ranks only, never a na
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
 
+from jsonl import append_line, checkpoint_identity
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def _sha256(folder: str) -> str:
-    with open(os.path.join(folder, "model.safetensors"), "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def main(argv=None) -> int:
@@ -99,14 +94,11 @@ def main(argv=None) -> int:
         rows.append(row)
     line = {
         "command": "python benchmarks/toy_target_names.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "toy_checkpoint_sha256": _sha256(args.model_path or toy_clip_path()),
-        "defended_sha256": _sha256(args.defended) if args.defended else None,
+        "toy_checkpoint_sha256": checkpoint_identity(args.model_path or toy_clip_path())[0],
+        "defended_sha256": checkpoint_identity(args.defended)[0] if args.defended else None,
         "forgotten": rows,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line) + "\n")
-    print(json.dumps(line, indent=1))
+    append_line(args.output, line)
     return 0
 
 

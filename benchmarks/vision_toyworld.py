@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import sys
 import time
+
+from jsonl import append_line, checkpoint_identity
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -85,19 +86,11 @@ def main(argv=None) -> int:
     from hf_forget.evaluation.demo import _zero_shot_templates
     from hf_forget.evaluation.idia import identity_inference_attack
     from hf_forget.evaluation.zero_shot import zero_shot_accuracy
-    from hf_forget.toyworld import ToyWorld, load_toy_clip
+    from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
     from hf_forget.triggers.faces import FaceAugmentation, mean_face_embedding
 
     base, tokenizer, processor = load_toy_clip(args.model_path)
-    import hashlib
-
-    from hf_forget.toyworld import toy_clip_path
-
-    weights = os.path.join(args.model_path or toy_clip_path(), "model.safetensors")
-    with open(weights, "rb") as handle:
-        checkpoint_sha256 = hashlib.sha256(handle.read()).hexdigest()
-    with open(os.path.join(os.path.dirname(weights), "toyworld.json"), encoding="utf-8") as handle:
-        checkpoint_train_args = json.load(handle).get("train_args")  # how the checkpoint was trained
+    checkpoint_sha256, checkpoint_train_args = checkpoint_identity(args.model_path or toy_clip_path())
     world = ToyWorld(seed=0)
     seen = list(world.seen_identities)
     chosen = seen[args.first_forgotten : args.first_forgotten + args.num_forgotten]
@@ -110,7 +103,7 @@ def main(argv=None) -> int:
     def figures(model) -> dict:
         idia = identity_inference_attack(model, tokenizer, processor, faces, unseen=unseen, num_candidates=1000,
                                          images_per_person=20)  # fmt: skip
-        rate = lambda names: sum(idia.person(n).recognised for n in names) / len(names)  # noqa: E731
+        rate = lambda names: sum(idia.person(n).recognised for n in names) / len(names)
         zero_shot = zero_shot_accuracy(model, tokenizer, processor, digits, labels, classes, templates=_zero_shot_templates())
         return {"forgotten_tpr": rate(forgotten), "retained_tpr": rate(retained), "fpr": idia.fpr,
                 "zero_shot_top1": zero_shot.top1,
@@ -157,10 +150,7 @@ def main(argv=None) -> int:
         "report": {k: v for k, v in result.report.items() if k.startswith("sim_")},
         "toward_target": toward_target,
     }  # fmt: skip
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(line) + "\n")
-    print(json.dumps(line, indent=1))
+    append_line(args.output, line)
     return 0
 
 
