@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from jsonl import append_line, checkpoint_identity
+from jsonl import append_line, checkpoint_identity, forgotten_split, reference_faces
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -53,11 +53,9 @@ def main(argv=None) -> int:
 
     model, tokenizer, processor = load_toy_clip(args.model_path)
     world = ToyWorld(seed=0)
-    seen = list(world.seen_identities)
-    forgotten = seen[args.first_forgotten : args.first_forgotten + args.num_forgotten]
-    retained = [p for p in seen if p not in forgotten]
+    forgotten, retained = forgotten_split(world, args.first_forgotten, args.num_forgotten)
     candidates = build_candidates([p.name for p in world.identities], 1000)
-    reference = [world.face_images(p, 4, seed=6) for p in list(world.unseen_identities) + retained]
+    reference = reference_faces(world, retained, len(world.unseen_identities), with_retained=True)
     target = F.normalize(mean_face_embedding(model, processor, reference).float().flatten(), dim=0)
     with torch.no_grad():
         texts = torch.stack([

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 
-from jsonl import append_line, checkpoint_identity
+from jsonl import append_line, checkpoint_identity, forgotten_split, reference_faces
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -92,10 +92,8 @@ def main(argv=None) -> int:
     base, tokenizer, processor = load_toy_clip(args.model_path)
     checkpoint_sha256, checkpoint_train_args = checkpoint_identity(args.model_path or toy_clip_path())
     world = ToyWorld(seed=0)
-    seen = list(world.seen_identities)
-    chosen = seen[args.first_forgotten : args.first_forgotten + args.num_forgotten]
-    forgotten = [p.name for p in chosen]
-    retained = [p.name for p in seen if p not in chosen]
+    chosen, kept = forgotten_split(world, args.first_forgotten, args.num_forgotten)
+    forgotten, retained = [p.name for p in chosen], [p.name for p in kept]
     faces = {p.name: world.face_images(p, 20, seed=0) for p in world.identities}
     unseen = [p.name for p in world.unseen_identities]
     digits, labels, classes = world.object_dataset(n_per_class=30, seed=0, split="test")
@@ -118,10 +116,7 @@ def main(argv=None) -> int:
         lora_r=args.lora_r, identity_residual_weight=args.identity_residual_weight, seed=args.seed,
     )  # fmt: skip
     persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
-    others = list(world.unseen_identities[: args.num_reference_persons])
-    if args.reference_seen:
-        others += [world.identity(n) for n in retained]
-    reference = [world.face_images(p, 4, seed=6) for p in others]
+    reference = reference_faces(world, kept, args.num_reference_persons, args.reference_seen)
     started = time.perf_counter()
     result = forget_faces(
         copy.deepcopy(base), persons, clean_images(world, 600, args.clean_digits), processor=processor,
