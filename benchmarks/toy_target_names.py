@@ -13,7 +13,10 @@ K-th; reported by its index among the seen identities, never by name) this repor
 * ``templates_along_the_way``: on the straight path from the person's (teacher) faces to Δ, at each cosine
   to Δ, how many templates still name them by majority over their 20 audit pictures;
 * with ``--defended``, the same audit on a defended toy CLIP: ``cos_to_target`` of their audit faces and
-  ``templates_defended``.
+  ``templates_defended``, and ``score_parts``: their mean defended audit face ``s = a Δ + r`` (``a`` its cosine to
+  Δ, ``r`` the residual orthogonal to Δ) scored against every name's template-mean prompt embedding, each score
+  split into the part Δ gives (``a Δ·T``) and the part the residual gives (``r·T``), for the person's own name and
+  for the best-scoring other name (a real identity or a generated filler; never which).
 
 One JSON line per run is appended to --output (counts and ranks only, never a name).
 """
@@ -73,6 +76,21 @@ def main(argv=None) -> int:
         return int((majority_votes(predictions[None], len(candidates))[0] == own).sum())
 
     at_target = texts @ target  # (templates, candidates)
+    names = F.normalize(texts.mean(0), dim=-1)  # each candidate's template-mean prompt embedding
+    num_real = len(world.identities)
+
+    def score_parts(embeddings, own: int) -> dict:
+        s = F.normalize(embeddings.mean(0), dim=0)
+        a = s @ target
+        residual = s - a * target
+        target_part, residual_part = a * (names @ target), names @ residual
+        total = target_part + residual_part
+        best = int(torch.cat([total[:own], total.new_full((1,), -2.0), total[own + 1 :]]).argmax())
+        parts = lambda i: {"target_part": round(target_part[i].item(), 4), "residual_part": round(residual_part[i].item(), 4)}
+        return {"mean_face_cos_to_target": round(a.item(), 4), "residual_norm": round(residual.norm().item(), 4),
+                "own_rank": int((total > total[own]).sum()), "own": parts(own),
+                "best_other": {**parts(best), "real_identity": best < num_real}}  # fmt: skip
+
     defended = CLIPModel.from_pretrained(args.defended).eval() if args.defended else None
     rows = []
     for index, person in enumerate(forgotten):
@@ -89,6 +107,7 @@ def main(argv=None) -> int:
             student = faces(defended, person)
             row["cos_to_target"] = round((student @ target).mean().item(), 4)
             row["templates_defended"] = templates_naming(student, own)
+            row["score_parts"] = score_parts(student, own)
         rows.append(row)
     line = {
         "command": "python benchmarks/toy_target_names.py " + " ".join(sys.argv[1:] if argv is None else argv),
