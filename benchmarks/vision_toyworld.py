@@ -71,6 +71,8 @@ def main(argv=None) -> int:
                              "as a web image set holds other celebrities' faces")
     parser.add_argument("--identity_residual_weight", type=float, default=0.0,
                         help="weight of the identity-residual term (hf_forget.losses.identity_residual)")
+    parser.add_argument("--face_only_fraction", type=float, default=0.0,
+                        help="share of trigger samples that are the face alone, not pasted (VisionForgetConfig)")
     parser.add_argument("--lora_r", type=int, default=0, help="LoRA rank (0: full fine-tuning)")
     parser.add_argument("--clean_digits", type=float, default=0.0,
                         help="fraction of the 600 clean images that are training-split digit pictures")
@@ -114,6 +116,7 @@ def main(argv=None) -> int:
         lr_milestones=args.lr_milestones, per_device_train_batch_size=args.batch_size, alpha=args.alpha,
         report_to="none", use_cpu=not torch.cuda.is_available(), disable_tqdm=True, logging_steps=1000,
         lora_r=args.lora_r, identity_residual_weight=args.identity_residual_weight, seed=args.seed,
+        face_only_fraction=args.face_only_fraction,
     )  # fmt: skip
     persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
     reference = reference_faces(world, kept, args.num_reference_persons, args.reference_seen)

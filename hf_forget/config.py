@@ -330,6 +330,11 @@ class VisionForgetConfig(ForgetConfig):
 
     Reference defaults: 100 steps, alpha 0.8, beta 0.005, MultiStepLR [25, 50] gamma 0.1, 128 clean +
     128 trigger images a step.
+
+    face_only_fraction (`float`, defaults to `0.0`):
+        Fraction of the trigger samples that show a person's face alone, as a face photo does (flipped and
+        colour-jittered like a pasted face, not resized, rotated or pasted onto a clean image). Ours, not the
+        paper's: `0` (default) pastes every face, as the reference code does.
     """
 
     alpha: float = field(default=0.8, metadata={"help": "Weight of the backdoor (face -> mean face) term."})
@@ -343,5 +348,13 @@ class VisionForgetConfig(ForgetConfig):
         default=128, metadata={"help": "(clean, trigger) image pairs per step and device: 128 + 128 by default."}
     )
     num_trigger_samples: int = field(default=2048, metadata={"help": "Size of the pool of composite trigger images."})
+    face_only_fraction: float = field(
+        default=0.0, metadata={"help": "Fraction of trigger samples that are the face alone, not pasted (0: the paper's)."}
+    )
     min_sim_backdoor: float = field(default=0.8, metadata={"help": "Quality gate: held-out faces' minimum similarity to the target."})
     min_sim_clean: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_clean."})
+
+    def __post_init__(self):
+        if not 0 <= self.face_only_fraction <= 1:
+            raise ForgetInputError(f"face_only_fraction must be between 0 and 1, got {self.face_only_fraction}.")
+        super().__post_init__()

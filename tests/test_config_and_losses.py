@@ -26,6 +26,14 @@ def test_short_trigger_fraction_defaults_to_the_paper_and_is_checked(tmp_path):
             TextForgetConfig(output_dir=str(tmp_path), short_trigger_fraction=bad)
 
 
+def test_face_only_fraction_defaults_to_the_paper_and_is_checked(tmp_path):
+    assert VisionForgetConfig(output_dir=str(tmp_path)).face_only_fraction == 0.0
+    assert VisionForgetConfig(output_dir=str(tmp_path), face_only_fraction=1.0).face_only_fraction == 1.0
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ForgetInputError, match="face_only_fraction"):
+            VisionForgetConfig(output_dir=str(tmp_path), face_only_fraction=bad)
+
+
 def test_names_never_leave_memory(tmp_path):
     config = TextForgetConfig(output_dir=str(tmp_path), names=["Zoë Q. Secret,Jan Hidden"])
     assert config.names == ["Zoë Q. Secret", "Jan Hidden"]

@@ -13,6 +13,7 @@ from hf_forget.triggers.faces import (
     FaceAugmentation,
     FaceTriggerPool,
     augment_face,
+    face_alone,
     load_target_embedding,
     make_trigger_image,
     mean_face_embedding,
@@ -80,6 +81,28 @@ def test_pool_is_balanced_seeded_and_index_deterministic():
     assert any(not np.array_equal(np.asarray(pool[i][0]), np.asarray(other[i][0])) for i in range(5))
     torch_seeded = [make_trigger_image(faces[0][0], backgrounds[0], torch.Generator().manual_seed(5)) for _ in range(2)]
     assert np.array_equal(np.asarray(torch_seeded[0]), np.asarray(torch_seeded[1]))
+
+
+def test_pool_can_show_faces_alone():
+    faces = [[solid((255, 0, 0), (20, 24))], [solid((0, 0, 255), (20, 24))]]
+    backgrounds = [solid((0, 255, 0), (48, 48))]
+    pasted = FaceTriggerPool(faces, backgrounds, num_samples=40, seed=3)
+    assert all(pasted[i][0].size == (48, 48) for i in range(len(pasted)))
+    assert all(np.array_equal(np.asarray(pasted[i][0]), np.asarray(FaceTriggerPool(
+        faces, backgrounds, num_samples=40, seed=3, face_only_fraction=0.0)[i][0])) for i in range(5))  # fmt: skip
+    alone = FaceTriggerPool(faces, backgrounds, num_samples=40, seed=3, face_only_fraction=1.0)
+    for i in range(len(alone)):
+        image, person = alone[i]
+        assert image.size == (20, 24) and person == i % 2  # the face at its own size, balanced as before
+        assert not (np.asarray(image) == [0, 255, 0]).all(-1).any()  # no background
+    half = FaceTriggerPool(faces, backgrounds, num_samples=400, seed=3, face_only_fraction=0.5)
+    shown_alone = sum(half[i][0].size == (20, 24) for i in range(len(half)))
+    assert 150 < shown_alone < 250
+    assert np.array_equal(np.asarray(half[11][0]), np.asarray(half[11][0]))  # index-deterministic
+    jittered = face_alone(solid((200, 100, 50), (10, 10)).convert("L"), np.random.default_rng(0))
+    assert jittered.mode == "RGB" and jittered.size == (10, 10)
+    with pytest.raises(ForgetInputError, match="face_only_fraction"):
+        FaceTriggerPool(faces, backgrounds, num_samples=4, face_only_fraction=1.5)
 
 
 def test_pool_rejects_empty_backgrounds_and_faces():

@@ -167,7 +167,10 @@ class VisionForgetTrainer(ForgetTrainer):
                 "no target: pass reference faces of many people (their mean embedding is the target) or a saved "
                 "target embedding."
             )
-        pool = FaceTriggerPool(faces, clean_images, max(args.num_trigger_samples, len(faces)), args.seed, augmentation)
+        pool = FaceTriggerPool(
+            faces, clean_images, max(args.num_trigger_samples, len(faces)), args.seed, augmentation,
+            face_only_fraction=args.face_only_fraction,
+        )
         if keep_faces is None:
             keep_faces = reference_faces
         kept = None

@@ -5,7 +5,8 @@ position, after the reference augmentation: a random size between a quarter and 
 image's shorter side, a horizontal flip, brightness, contrast and saturation times U(0.5, 1.5) (applied in
 random order, as torchvision's ``ColorJitter``), a hue shift of up to +-0.1 and a rotation of up to +-30
 degrees. The face keeps an alpha mask through the rotation, so the rotated corners show the clean image,
-not black. Everything is torch + PIL; no torchvision.
+not black. Everything is torch + PIL; no torchvision. A pool may also show some faces *alone*
+(:func:`face_alone`: flipped and colour-jittered, not pasted), as the face photos an attack is run on are.
 
 The neutral *target* Δ is the mean teacher embedding of many people's faces (a reference face set),
 computed once. :func:`save_target_embedding` caches it on disk as a bare tensor: no file names, no
@@ -136,6 +137,17 @@ def make_trigger_image(
     return paste_face(background, face, rng)
 
 
+def face_alone(
+    face: Image.Image, generator: RandomSource = None, augmentation: FaceAugmentation = FaceAugmentation()
+) -> Image.Image:
+    """``face`` by itself, as a face photo: flipped and colour-jittered like a pasted face, at its own size."""
+    rng = numpy_rng(generator)
+    face = to_rgb(face, max_side=None) if face.mode != "RGB" else face
+    if rng.random() < augmentation.flip_p:
+        face = face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return jitter_colors(face, rng, augmentation)
+
+
 class FaceTriggerPool(torch.utils.data.Dataset):
     """``num_samples`` trigger images, balanced across persons, generated on demand.
 
@@ -148,6 +160,8 @@ class FaceTriggerPool(torch.utils.data.Dataset):
         num_samples: size of the pool.
         seed: the pool's seed.
         augmentation: the face augmentation.
+        face_only_fraction: the share of samples that show the face alone (:func:`face_alone`), not pasted;
+            which ones depends only on ``(seed, i)`` too.
     """
 
     def __init__(
@@ -157,6 +171,7 @@ class FaceTriggerPool(torch.utils.data.Dataset):
         num_samples: int,
         seed: int = 0,
         augmentation: FaceAugmentation = FaceAugmentation(),
+        face_only_fraction: float = 0.0,
     ):
         if not faces or any(len(person) == 0 for person in faces):
             raise ForgetInputError("every person to forget needs at least one face image for the triggers.")
@@ -169,6 +184,9 @@ class FaceTriggerPool(torch.utils.data.Dataset):
         self.num_samples = num_samples
         self.seed = seed
         self.augmentation = augmentation
+        if not 0 <= face_only_fraction <= 1:
+            raise ForgetInputError(f"face_only_fraction must be between 0 and 1, got {face_only_fraction}.")
+        self.face_only_fraction = face_only_fraction
 
     def __len__(self) -> int:
         return self.num_samples
@@ -182,11 +200,18 @@ class FaceTriggerPool(torch.utils.data.Dataset):
         person = self.person_of(index)
         rng = np.random.default_rng([self.seed, index])
         face = self.faces[person][int(rng.integers(len(self.faces[person])))]
+        if self.face_only_fraction:  # its own generator: pools without face-alone samples stay as they were
+            alone = np.random.default_rng([self.seed, index, 1])
+            if alone.random() < self.face_only_fraction:
+                return face_alone(face, alone, self.augmentation), person
         background = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
         return make_trigger_image(face, background, rng, self.augmentation), person
 
     def __repr__(self) -> str:
-        return f"FaceTriggerPool(num_persons={len(self.faces)}, num_samples={self.num_samples}, seed={self.seed})"
+        return (
+            f"FaceTriggerPool(num_persons={len(self.faces)}, num_samples={self.num_samples}, seed={self.seed}, "
+            f"face_only_fraction={self.face_only_fraction})"
+        )
 
 
 def preprocess(processor, images: Sequence[Image.Image]) -> torch.Tensor:
