@@ -29,13 +29,6 @@ from jsonl import append_line, checkpoint_identity, forgotten_split, reference_f
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def clean_images(world, count: int, digit_fraction: float) -> list:
-    """Generic scenes, a fraction of them replaced by training-split digit pictures (never the test split)."""
-    digits = round(count * digit_fraction)
-    pictures = world.object_dataset(n_per_class=-(-digits // 10), seed=7, split="train")[0][:digits] if digits else []
-    return world.generic_images(count - digits, seed=7) + pictures
-
-
 def movement(teacher, student, processor, images, target) -> dict[str, float]:
     """Mean cosines over ``images``: teacher vs student, and each against the target (the mean face)."""
     import torch
@@ -85,7 +78,7 @@ def main(argv=None) -> int:
     import torch
 
     from hf_forget import VisionForgetConfig, forget_faces
-    from hf_forget.evaluation.demo import _zero_shot_templates
+    from hf_forget.evaluation.demo import _zero_shot_templates, demo_clean_images
     from hf_forget.evaluation.idia import identity_inference_attack
     from hf_forget.evaluation.zero_shot import zero_shot_accuracy
     from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
@@ -122,7 +115,7 @@ def main(argv=None) -> int:
     reference = reference_faces(world, kept, args.num_reference_persons, args.reference_seen)
     started = time.perf_counter()
     result = forget_faces(
-        copy.deepcopy(base), persons, clean_images(world, 600, args.clean_digits), processor=processor,
+        copy.deepcopy(base), persons, demo_clean_images(world, 600, args.clean_digits), processor=processor,
         reference_faces=reference, config=config, augmentation=FaceAugmentation(
             scale=tuple(args.face_scale), hue=args.hue, saturation=tuple(args.saturation),
             brightness=tuple(args.brightness), contrast=tuple(args.contrast),

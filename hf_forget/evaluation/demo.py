@@ -50,12 +50,23 @@ class DemoSettings:
     short_captions: bool = True
     num_captions: int = 3000
     # vision forgetting
-    vision_steps: int = 40
-    vision_batch_size: int = 32
+    vision_steps: int = 200
+    vision_batch_size: int = 64
     vision_learning_rate: float = 1e-4
-    vision_milestones: list[int] = field(default_factory=lambda: [20, 30])
+    vision_milestones: list[int] = field(default_factory=lambda: [100, 150])
+    # the faces alone (not pasted) and the identity-residual term without the pull to the mean face (alpha 0):
+    # on the toy towers the pull moves every face, the residual term only the forgotten ones (vision_toyworld.jsonl)
+    vision_identity_residual_weight: float = 0.75
+    vision_alpha: float = 0.0
+    vision_face_only_fraction: float = 1.0
+    # pasted faces (the kept people's) take this fraction of the image side
+    vision_face_scale: tuple[float, float] = (0.5, 1.0)
     num_clean_images: int = 600
-    num_reference_persons: int = 16
+    clean_digit_fraction: float = 0.5  # of the clean images, training-split digit pictures (the rest: scenes)
+    num_reference_persons: int = 32  # unseen identities whose faces make the target (and keep their embedding)
+    # the retained seen identities' faces (other pictures than the audit's) join the reference set, as a web
+    # image set holds other known people's faces
+    reference_retained: bool = True
     seed: int = 0
     world_seed: int = 0
     # which seen identities ask to be forgotten: "recognised" (the first ones, in world order, that the
@@ -95,6 +106,14 @@ def demo_captions(world, count: int, seed: int, short_captions: bool) -> list[st
     people = [t.format(rng.choice(_PEOPLE_WORDS)) for t in EXTRA_PERSON_TEMPLATES for _ in range(20)]
     short = [" ".join(c.split()[: rng.randint(2, 5)]) for c in captions[: count // 2]]
     return captions + people + short
+
+
+def demo_clean_images(world, count: int, digit_fraction: float) -> list:
+    """Generic images for the vision defense: scenes, ``digit_fraction`` of them replaced by digit pictures of
+    the *training* split (the zero-shot check reads the test split only), as a web image set holds objects too."""
+    digits = round(count * digit_fraction)
+    pictures = world.object_dataset(n_per_class=-(-digits // 10), seed=7, split="train")[0][:digits] if digits else []
+    return world.generic_images(count - digits, seed=7) + pictures
 
 
 def _zero_shot_templates() -> list[str]:
@@ -201,24 +220,30 @@ def run_demo(
             if modality in ("vision", "both"):
                 logger.warning("demo: forgetting %d identities in the vision encoder", len(forgotten))
                 forget_faces_persons = [world.face_images(world.identity(n), 40, seed=5) for n in forgotten]
-                reference = [world.face_images(p, 4, seed=6) for p in world.unseen_identities[: settings.num_reference_persons]]
-                clean = world.generic_images(settings.num_clean_images, seed=7)
+                others = list(world.unseen_identities[: settings.num_reference_persons])
+                if settings.reference_retained:
+                    others += [p for p in seen if p.name not in forgotten]
+                reference = [world.face_images(p, 4, seed=6) for p in others]
+                clean = demo_clean_images(world, settings.num_clean_images, settings.clean_digit_fraction)
                 config = VisionForgetConfig(
                     output_dir=os.path.join(scratch, "vision"), max_steps=settings.vision_steps,
                     per_device_train_batch_size=settings.vision_batch_size,
                     learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
+                    identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
+                    face_only_fraction=settings.vision_face_only_fraction,
                     seed=settings.seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
+                from ..triggers.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
+
                 before_vision = copy.deepcopy(model)
                 mark = time.perf_counter()
                 result = forget_faces(
-                    model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config
+                    model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config,
+                    augmentation=FaceAugmentation(scale=tuple(settings.vision_face_scale)),
                 )
                 timings["forget_faces"] = time.perf_counter() - mark
                 model = result.model
                 training["vision"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
-                from ..triggers.faces import mean_face_embedding  # noqa: PLC0415
-
                 target_embedding = mean_face_embedding(before_vision, processor, reference)
                 eval_faces = [image for n in forgotten for image in world.face_images(world.identity(n), 5, seed=8)]
                 vision_sims = vision_similarities(
