@@ -18,20 +18,16 @@ def test_reference_defaults(tmp_path):
     )
 
 
-def test_short_trigger_fraction_defaults_to_the_paper_and_is_checked(tmp_path):
-    assert TextForgetConfig(output_dir=str(tmp_path)).short_trigger_fraction == 0.0
-    assert TextForgetConfig(output_dir=str(tmp_path), short_trigger_fraction=0.25).short_trigger_fraction == 0.25
+@pytest.mark.parametrize(
+    "config_class, option, value",
+    [(TextForgetConfig, "short_trigger_fraction", 0.25), (VisionForgetConfig, "face_only_fraction", 1.0)],
+)
+def test_sample_fractions_default_to_the_paper_and_are_checked(tmp_path, config_class, option, value):
+    assert getattr(config_class(output_dir=str(tmp_path)), option) == 0.0
+    assert getattr(config_class(output_dir=str(tmp_path), **{option: value}), option) == value
     for bad in (-0.1, 1.5):
-        with pytest.raises(ForgetInputError, match="short_trigger_fraction"):
-            TextForgetConfig(output_dir=str(tmp_path), short_trigger_fraction=bad)
-
-
-def test_face_only_fraction_defaults_to_the_paper_and_is_checked(tmp_path):
-    assert VisionForgetConfig(output_dir=str(tmp_path)).face_only_fraction == 0.0
-    assert VisionForgetConfig(output_dir=str(tmp_path), face_only_fraction=1.0).face_only_fraction == 1.0
-    for bad in (-0.1, 1.5):
-        with pytest.raises(ForgetInputError, match="face_only_fraction"):
-            VisionForgetConfig(output_dir=str(tmp_path), face_only_fraction=bad)
+        with pytest.raises(ForgetInputError, match=option):
+            config_class(output_dir=str(tmp_path), **{option: bad})
 
 
 def test_names_never_leave_memory(tmp_path):
