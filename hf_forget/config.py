@@ -347,7 +347,9 @@ class VisionForgetConfig(ForgetConfig):
     per_device_train_batch_size: int = field(
         default=128, metadata={"help": "(clean, trigger) image pairs per step and device: 128 + 128 by default."}
     )
-    num_trigger_samples: int = field(default=2048, metadata={"help": "Size of the pool of trigger images (composites or faces alone)."})
+    num_trigger_samples: int = field(
+        default=2048, metadata={"help": "Size of the pool of trigger images (composites or faces alone)."}
+    )
     face_only_fraction: float = field(
         default=0.0, metadata={"help": "Fraction of trigger samples that are the face alone, not pasted (0: the paper's)."}
     )
