@@ -46,11 +46,7 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
     from transformers import CLIPModel
 
-    from hf_forget.evaluation.idia import (
-        IDIA_TEMPLATES,
-        build_candidates,
-        majority_votes,
-    )
+    from hf_forget.evaluation.idia import build_candidates, embed_candidate_prompts, majority_votes
     from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
     from hf_forget.triggers.faces import embed_images, mean_face_embedding
 
@@ -60,12 +56,7 @@ def main(argv=None) -> int:
     candidates = build_candidates([p.name for p in world.identities], 1000)
     reference = reference_faces(world, retained, len(world.unseen_identities), with_retained=True)
     target = F.normalize(mean_face_embedding(model, processor, reference).float().flatten(), dim=0)
-    with torch.no_grad():
-        texts = torch.stack([
-            F.normalize(model.get_text_features(**tokenizer([t.format(c) for c in candidates], padding=True,
-                                                            return_tensors="pt")).pooler_output.float(), dim=-1)
-            for t in IDIA_TEMPLATES
-        ])  # (templates, candidates, dim)  # fmt: skip
+    texts = F.normalize(embed_candidate_prompts(model, tokenizer, candidates), dim=-1)  # (templates, candidates, dim)
 
     def faces(encoder, person):
         images = world.face_images(person, 20, seed=0)  # the audit's pictures
@@ -77,13 +68,14 @@ def main(argv=None) -> int:
 
     at_target = texts @ target  # (templates, candidates)
     names = F.normalize(texts.mean(0), dim=-1)  # each candidate's template-mean prompt embedding
+    names_at_target = names @ target
     num_real = len(world.identities)
 
     def score_parts(embeddings, own: int) -> dict:
         s = F.normalize(embeddings.mean(0), dim=0)
         a = s @ target
         residual = s - a * target
-        target_part, residual_part = a * (names @ target), names @ residual
+        target_part, residual_part = a * names_at_target, names @ residual
         total = target_part + residual_part
         best = int(torch.cat([total[:own], total.new_full((1,), -2.0), total[own + 1 :]]).argmax())
         parts = lambda i: {"target_part": round(target_part[i].item(), 4), "residual_part": round(residual_part[i].item(), 4)}

@@ -102,9 +102,7 @@ def augment_face(
     ratio = target / max(face.size)
     size = (max(1, int(round(face.width * ratio))), max(1, int(round(face.height * ratio))))
     face = face.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0 if ratio < 0.5 else None)
-    if rng.random() < augmentation.flip_p:
-        face = face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    face = jitter_colors(face, rng, augmentation).convert("RGBA")
+    face = face_alone(face, rng, augmentation).convert("RGBA")  # flip and colour jitter
     angle = float(rng.uniform(-augmentation.rotation, augmentation.rotation))
     if angle:
         face = face.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(0, 0, 0, 0))
