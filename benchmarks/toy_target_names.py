@@ -46,7 +46,11 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
     from transformers import CLIPModel
 
-    from hf_forget.evaluation.idia import build_candidates, embed_candidate_prompts, majority_votes
+    from hf_forget.evaluation.idia import (
+        build_candidates,
+        embed_candidate_prompts,
+        majority_votes,
+    )
     from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
     from hf_forget.triggers.faces import embed_images, mean_face_embedding
 
