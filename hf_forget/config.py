@@ -334,7 +334,8 @@ class VisionForgetConfig(ForgetConfig):
     face_only_fraction (`float`, defaults to `0.0`):
         Fraction of the trigger samples that show a person's face alone, as a face photo does (flipped and
         colour-jittered like a pasted face, not resized, rotated or pasted onto a clean image). Ours, not the
-        paper's: `0` (default) pastes every face, as the reference code does.
+        paper's: `0` (default) pastes every face, as the reference code does. The kept faces (other people's,
+        which must not move) are shown alone in the same share, so that being alone is no trigger by itself.
     """
 
     alpha: float = field(default=0.8, metadata={"help": "Weight of the backdoor (face -> mean face) term."})

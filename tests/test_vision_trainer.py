@@ -117,16 +117,18 @@ def test_identity_residual_term_reads_the_same_teacher_cached_or_not(tmp_path):
     assert losses[True] == pytest.approx(losses[False], abs=1e-3)
 
 
-def test_face_only_fraction_shows_the_forgotten_faces_alone_and_still_pastes_the_kept_ones(tmp_path):
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_face_only_fraction_shows_the_forgotten_and_the_kept_faces_alike(tmp_path, fraction):
     model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection", patch_size=4)
     trainer = VisionForgetTrainer(
-        model, small_config(tmp_path, face_only_fraction=1.0), processor, [synthetic_faces(0, 4)],
+        model, small_config(tmp_path, face_only_fraction=fraction), processor, [synthetic_faces(0, 4)],
         synthetic_clean_images(8), reference_faces=[synthetic_faces(3, 4)],
     )
     dataset = trainer.train_dataset
-    assert all(dataset[i]["trigger_image"].size == (24, 24) for i in range(6))  # the face alone, not a 48-pixel composite
-    composites = [i for i in range(6) if dataset.clean_index(i) in dataset.groups[2]]
-    assert composites and all(dataset[i]["clean_image"].size == (48, 48) for i in composites)
+    size = (24, 24) if fraction else (48, 48)  # the face alone, or a composite the size of a clean image
+    assert all(dataset[i]["trigger_image"].size == size for i in range(6))
+    kept = [i for i in range(12) if dataset.clean_index(i) in dataset.groups[2]]  # the kept faces shown as triggers
+    assert kept and all(dataset[i]["clean_image"].size == size for i in kept)
 
 
 def test_clip_model_vision_tower_only_changes(tmp_path):

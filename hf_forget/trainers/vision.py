@@ -32,8 +32,8 @@ class VisionTriggerDataset(Dataset):
 
     Row ``i`` pairs a clean sample (see :meth:`clean_index`) with trigger image ``i`` of the :class:`FaceTriggerPool`
     (person ``i % num_persons``, generated on demand from ``(seed, i)``). With ``kept``, the clean samples
-    also hold other people's faces pasted onto clean images (fixed composites), so that the student learns
-    to move the forgotten faces only, not every face.
+    also hold other people's faces, as they are and shown as the triggers are (fixed samples of a second
+    :class:`FaceTriggerPool`), so that the student learns to move the forgotten faces only, not every face.
     """
 
     def __init__(self, clean: Sequence[Image.Image], triggers: FaceTriggerPool, kept: FaceTriggerPool | None = None):
@@ -41,7 +41,7 @@ class VisionTriggerDataset(Dataset):
             raise ForgetInputError("no clean images left for training: pass more generic images.")
         self.clean, self.triggers = list(clean), triggers
         self.groups = [range(0, len(self.clean))]
-        if kept is not None:  # other people's faces, as they are and pasted like the triggers: must not move
+        if kept is not None:  # other people's faces, as they are and shown as the triggers are: must not move
             raw = [face for person in kept.faces for face in person]
             self.groups.append(range(len(self.clean), len(self.clean) + len(raw)))
             self.clean += raw
@@ -114,9 +114,10 @@ class VisionForgetTrainer(ForgetTrainer):
         target_embedding: a precomputed Δ (see `save_target_embedding`) instead of ``reference_faces``.
         augmentation: the face augmentation (reference values by default).
         keep_faces: faces of people who must keep their embedding (one list per person, or a flat list). By
-            default the reference faces. They are pasted onto clean images like the triggers and join the
-            clean samples (``num_kept_samples`` of them, by default as many as the clean images), which
-            teaches the student to move the forgotten faces only. ``False`` turns this off (the reference
+            default the reference faces. They join the clean samples as they are and shown as the triggers
+            are (pasted onto clean images, or alone in the share ``args.face_only_fraction``; ``num_kept_samples``
+            of them, by default as many as the clean images), which teaches the student to move the forgotten
+            faces only. ``False`` turns this off (the reference
             protocol: clean images only).
     """
 
@@ -180,7 +181,9 @@ class VisionForgetTrainer(ForgetTrainer):
             groups = [g for g in groups if len(g)]
             count = num_kept_samples if num_kept_samples is not None else len(clean_images)
             if groups and count > 0:
-                kept = FaceTriggerPool(groups, clean_images, count, args.seed + 1, augmentation)
+                kept = FaceTriggerPool(  # shown as the triggers are: the face alone is then no trigger by itself
+                    groups, clean_images, count, args.seed + 1, augmentation, face_only_fraction=args.face_only_fraction
+                )
         super().__init__(
             model=model,
             args=args,
