@@ -73,8 +73,8 @@ class VisionScriptArguments:
     max_clean_images: int | None = field(default=None, metadata={"help": "Use at most this many clean images."})
     keep_faces: bool = field(
         default=True,
-        metadata={"help": "Also train the reference faces (as they are and pasted) to keep their embedding, so that "
-                  "only the forgotten faces move; false: clean images only, as the reference protocol."},
+        metadata={"help": "Also train the reference faces (as they are, and shown as the triggers are) to keep their "
+                  "embedding, so that only the forgotten faces move; false: clean images only, as the reference protocol."},
     )
     face_scale: list[float] = field(
         default_factory=lambda: [0.25, 0.5],
@@ -165,8 +165,9 @@ def forget_faces(
         reference_faces: faces of many people (folder, flat list or one list per person); their mean teacher
             embedding is the target Δ. Or pass ``target_embedding`` (a tensor or a saved ``.safetensors``).
         save_target_to: also cache Δ there, as a bare tensor.
-        keep_faces: faces of people who must keep their embedding, pasted like the triggers into the clean
-            samples (default: the reference faces; ``False``: clean images only, as the reference protocol).
+        keep_faces: faces of people who must keep their embedding, as they are and shown as the triggers are
+            (pasted, or alone in the share ``config.face_only_fraction``) among the clean samples (default: the
+            reference faces; ``False``: clean images only, as the reference protocol).
 
     Example:
     ```python
