@@ -40,23 +40,23 @@ class DemoSettings:
     num_candidates: int = 1000
     zero_shot_per_class: int = 30
     # text forgetting
-    text_steps: int = 100
+    text_steps: int = 300
     text_batch_size: int = 32
     text_learning_rate: float = 2e-3
     text_alpha: float = 2.0
-    text_milestones: list[int] = field(default_factory=lambda: [70, 85])
+    text_milestones: list[int] = field(default_factory=lambda: [210, 255])
     text_embedding: str = "pooled"
     text_pool: int = 512  # (clean, poisoned) pairs whose teacher outputs are cached once
     short_captions: bool = True
     num_captions: int = 3000
     # vision forgetting
-    vision_steps: int = 200
+    vision_steps: int = 300
     vision_batch_size: int = 64
     vision_learning_rate: float = 1e-4
-    vision_milestones: list[int] = field(default_factory=lambda: [100, 150])
+    vision_milestones: list[int] = field(default_factory=lambda: [150, 225])
     # the faces alone (not pasted) and the identity-residual term without the pull to the mean face (alpha 0):
     # on the toy towers the pull moves every face, the residual term only the forgotten ones (vision_toyworld.jsonl)
-    vision_identity_residual_weight: float = 0.75
+    vision_identity_residual_weight: float = 1.5
     vision_alpha: float = 0.0
     vision_face_only_fraction: float = 1.0
     # pasted faces (the kept people's) take this fraction of the image side
