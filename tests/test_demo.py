@@ -87,3 +87,22 @@ def test_demo_forgets_eight_identities_and_keeps_utility(tmp_path, capsys):
     assert (output / "report.md").is_file() and (output / "report.png").is_file()
     text = (output / "report.json").read_text() + (output / "report.md").read_text() + capsys.readouterr().out
     assert not any(p.name in text for p in ToyWorld(seed=0).identities)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", ["vision", "both"])
+def test_demo_forgets_eight_faces_and_keeps_utility(tmp_path, capsys, modality):
+    """Issue 4's acceptance on the shipped toy CLIP (about 2-3 minutes each on 2 CPU cores)."""
+    from hf_forget.cli import main
+    from hf_forget.toyworld import ToyWorld
+
+    output = tmp_path / modality
+    assert main(["demo", "--output_dir", str(output), "--modality", modality]) == 0
+    report = json.loads((output / "report.json").read_text())
+    before, after = report["idia"]["before"], report["idia"]["after"]
+    assert report["modality"] == modality and report["num_forgotten"] == 8
+    assert before["tpr"] >= 0.9 and after["tpr"] <= (0.1 if modality == "vision" else 0.0)
+    assert before["retained_tpr"] - after["retained_tpr"] <= 0.15
+    assert report["zero_shot"]["before"]["top1"] - report["zero_shot"]["after"]["top1"] <= 0.05
+    text = (output / "report.json").read_text() + (output / "report.md").read_text() + capsys.readouterr().out
+    assert not any(p.name in text for p in ToyWorld(seed=0).identities)
