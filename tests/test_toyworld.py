@@ -161,6 +161,9 @@ def test_training_draws_new_faces_every_step_from_training_seeds_only(world):
     first, second = _batch(pools, args, rng)[0], _batch(pools, args, rng)[0]
     people = world.seen_identities
     mean, std = np.asarray(processor.image_mean, np.float32), np.asarray(processor.image_std, np.float32)
-    expected = _to_pixels([world.face_images(p, 1, seed=TRAINING_SEED_OFFSET)[0] for p in people], mean, std)
-    assert torch.equal(first[: len(people)], expected)
-    assert not torch.equal(first[: len(people)], second[: len(people)])
+    n = args.faces_per_step * len(people)  # the default: 2 new pictures a person and step
+    expected = _to_pixels(
+        [face for p in people for face in world.face_images(p, args.faces_per_step, seed=TRAINING_SEED_OFFSET)], mean, std
+    )
+    assert torch.equal(first[:n], expected)
+    assert not torch.equal(first[:n], second[:n])
