@@ -117,8 +117,7 @@ class VisionForgetTrainer(ForgetTrainer):
             default the reference faces. They join the clean samples as they are and shown as the triggers
             are (pasted onto clean images, or alone in the share ``args.face_only_fraction``; ``num_kept_samples``
             of them, by default as many as the clean images), which teaches the student to move the forgotten
-            faces only. ``False`` turns this off (the reference
-            protocol: clean images only).
+            faces only. ``False`` turns this off (the reference protocol: clean images only).
     """
 
     modality = "vision"
