@@ -59,7 +59,8 @@ class DemoSettings:
     vision_identity_residual_weight: float = 1.5
     vision_alpha: float = 0.0
     vision_face_only_fraction: float = 1.0
-    # pasted faces (the kept people's) take this fraction of the image side
+    # pasted faces take this fraction of the image side (unused while vision_face_only_fraction is 1: the triggers
+    # and the kept faces are then all shown alone)
     vision_face_scale: tuple[float, float] = (0.5, 1.0)
     num_clean_images: int = 600
     clean_digit_fraction: float = 0.5  # of the clean images, training-split digit pictures (the rest: scenes)
