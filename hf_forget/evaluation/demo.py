@@ -55,8 +55,8 @@ class DemoSettings:
     vision_learning_rate: float = 1e-4
     vision_milestones: list[int] = field(default_factory=lambda: [150, 225])
     # face pictures rendered for each forgotten person (the trainer holds 10% out) and the trigger pool drawn
-    # from them: with 40 pictures and 2,048 triggers, the person whose name the mean face itself ranks 2nd
-    # stayed recognised at 3 of 4 training seeds (benchmarks/results/demo_vision_recipe_trials.jsonl)
+    # from them: with 40 pictures, 2,048 triggers and residual weight 1.5, the person whose name the mean face
+    # itself ranks 2nd stayed recognised at 3 of 4 training seeds (benchmarks/results/demo_vision_recipe_trials.jsonl)
     vision_faces_per_person: int = 120
     vision_trigger_samples: int = 8192
     # the faces alone (not pasted) and the identity-residual term without the pull to the mean face (alpha 0):
@@ -70,7 +70,8 @@ class DemoSettings:
     num_clean_images: int = 600
     clean_digit_fraction: float = 0.5  # of the clean images, training-split digit pictures (the rest: scenes)
     num_reference_persons: int = 32  # unseen identities whose faces make the target (and keep their embedding)
-    reference_faces_per_person: int = 16  # pictures of each reference person (with 4, more retained people were lost)
+    # pictures of each reference person, in the target and among the kept faces (with 4, more retained people were lost)
+    reference_faces_per_person: int = 16
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
     # the retained seen identities' faces (other pictures than the audit's) join the reference set, as a web
     # image set holds other known people's faces
