@@ -70,7 +70,8 @@ class DemoSettings:
     num_clean_images: int = 600
     clean_digit_fraction: float = 0.5  # of the clean images, training-split digit pictures (the rest: scenes)
     num_reference_persons: int = 32  # unseen identities whose faces make the target (and keep their embedding)
-    # pictures of each reference person, in the target and among the kept faces (with 4, more retained people were lost)
+    # pictures of each reference person, in the target and among the kept faces (with 4, more retained people
+    # were lost)
     reference_faces_per_person: int = 16
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
     # the retained seen identities' faces (other pictures than the audit's) join the reference set, as a web
@@ -241,7 +242,8 @@ def run_demo(
                     per_device_train_batch_size=settings.vision_batch_size,
                     learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
                     identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
-                    face_only_fraction=settings.vision_face_only_fraction, num_trigger_samples=settings.vision_trigger_samples,
+                    face_only_fraction=settings.vision_face_only_fraction,
+                    num_trigger_samples=settings.vision_trigger_samples,
                     seed=settings.seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
                 from ..triggers.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
