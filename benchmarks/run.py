@@ -820,7 +820,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--repeats", type=int, default=3)
     # The 1,024-name run's defaults are the best recipe measured (README: many names); --many_* flags change it.
-    parser.add_argument("--many_lr", type=float, default=1e-4, help="learning rate of the 1,024-name run")
+    # Re-tuned for the 6-layer toy CLIP (2026-11-30, many_names_tuning.json); the 3-layer one's recipe was lr 1e-4,
+    # residual 2, token lr 1e-2, 20,000 clean captions (many_names_b62dd6e3.json).
+    parser.add_argument("--many_lr", type=float, default=5e-5, help="learning rate of the 1,024-name run")
     # sections b and c had shared --many_lr until 22f0032 changed its default (and so their figures) by mistake
     parser.add_argument("--toy_lr", type=float, default=5e-4, help="learning rate of the toy-text runs of b. and c.")
     parser.add_argument("--many_alpha", type=float, default=4.0, help="alpha of the 1,024-name run")
@@ -830,15 +832,15 @@ def main(argv=None) -> int:
                         help="trigger_at_end in the 1,024-name run (names may replace a caption's last word)")
     parser.add_argument("--many_short", type=float, default=0.0,
                         help="short_trigger_fraction of the 1,024-name run")
-    parser.add_argument("--many_residual", type=float, default=2.0,
+    parser.add_argument("--many_residual", type=float, default=4.0,
                         help="identity_residual_weight of the 1,024-name run")
-    parser.add_argument("--many_token_lr", type=float, default=1e-2,
+    parser.add_argument("--many_token_lr", type=float, default=2.5e-3,
                         help="token_embedding_learning_rate of the 1,024-name run")
     parser.add_argument("--many_captions", choices=["scenes", "demo"], default="demo",
                         help="training captions of the 1,024-name run (see many_names_captions)")
     parser.add_argument("--embeddings", nargs="+", choices=["both", "pooled", "hidden"], default=None,
                         help="overhead: the embeddings measured (default: both; both and pooled without --quick)")
-    parser.add_argument("--many_clean_captions", type=int, default=20000,
+    parser.add_argument("--many_clean_captions", type=int, default=80000,
                         help="scene captions in the 1,024-name run's clean pool (the demo recipe adds half as many"
                         " cut captions and the person captions)")
     parser.add_argument("--many_carrier_captions", type=int, default=3000,
