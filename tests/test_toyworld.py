@@ -162,8 +162,7 @@ def test_training_draws_new_faces_every_step_from_training_seeds_only(world):
     people = world.seen_identities
     mean, std = np.asarray(processor.image_mean, np.float32), np.asarray(processor.image_std, np.float32)
     n = args.faces_per_step * len(people)  # the default: 2 new pictures a person and step
-    expected = _to_pixels(
-        [face for p in people for face in world.face_images(p, args.faces_per_step, seed=TRAINING_SEED_OFFSET)], mean, std
-    )
+    faces = [face for p in people for face in world.face_images(p, args.faces_per_step, seed=TRAINING_SEED_OFFSET)]
+    expected = _to_pixels(faces, mean, std)
     assert torch.equal(first[:n], expected)
     assert not torch.equal(first[:n], second[:n])
