@@ -126,7 +126,7 @@ def many_names_captions(kind: str, count: int = 3000) -> list[str]:
     caption's meaning; the IDIA prompts are short and about a person)."""
     if kind == "scenes":
         return toy_captions(count, seed=1)
-    from hf_forget.evaluation.demo import demo_captions
+    from hf_forget.toyworld.demo import demo_captions
     from hf_forget.toyworld import ToyWorld
 
     return demo_captions(ToyWorld(seed=0), count, seed=1, short_captions=True)

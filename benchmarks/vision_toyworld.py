@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     import torch
 
     from hf_forget import VisionForgetConfig, forget_faces
-    from hf_forget.evaluation.demo import _zero_shot_templates, demo_clean_images
+    from hf_forget.toyworld.demo import _zero_shot_templates, demo_clean_images
     from hf_forget.evaluation.idia import identity_inference_attack
     from hf_forget.evaluation.zero_shot import zero_shot_accuracy
     from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path

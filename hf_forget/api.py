@@ -288,7 +288,7 @@ def run_text(script_args: TextScriptArguments, config: TextForgetConfig) -> Forg
     if script_args.trigger_captions:
         carriers = load_captions(script_args.trigger_captions, script_args.caption_column, script_args.caption_split)
     if script_args.pipeline:
-        from .publish.pipeline import forget_pipeline  # noqa: PLC0415 - optional path
+        from .pipelines import forget_pipeline  # noqa: PLC0415 - optional path
 
         return forget_pipeline(script_args.pipeline, captions, config, trigger_captions=carriers)
     model, tokenizer, dtype = load_text_encoder(script_args.model_name_or_path, script_args.tokenizer_name_or_path)

@@ -22,7 +22,8 @@ from safetensors.torch import save_file
 from transformers import CLIPTextModel, set_seed
 
 from hf_forget.errors import ForgetInputError
-from hf_forget.publish import assemble_pipeline, load_pipeline_text_encoders, push_defended
+from hf_forget.pipelines import assemble_pipeline, load_pipeline_text_encoders
+from hf_forget.publish import push_defended
 from hf_forget.testing import byte_level_clip_tokenizer, tiny_clip_text_model
 
 NAMES = ["Ada Quenby", "Bo Marlowe"]
@@ -282,7 +283,7 @@ def test_hf_forget_text_pipeline_defends_sd(sd_dir, tmp_path):
 @pytest.mark.slow
 def test_sdxl_pipeline_defends_both_text_encoders(sdxl_dir, tmp_path):
     from hf_forget.config import TextForgetConfig
-    from hf_forget.publish import forget_pipeline
+    from hf_forget.pipelines import forget_pipeline
 
     config = TextForgetConfig(output_dir=str(tmp_path / "defended"), names=NAMES, report_to="none",
                               disable_tqdm=True, **TRAINING)  # fmt: skip

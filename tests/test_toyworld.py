@@ -132,7 +132,7 @@ def test_shipped_image_processor_matches_training_normalisation(world, toy_clip)
 
 def test_shipped_clip_reads_held_out_digits_far_above_chance(world, toy_clip):
     """The demo's utility check is only meaningful if the model knows digits: zero-shot, 10 classes."""
-    from hf_forget.evaluation.demo import _zero_shot_templates
+    from hf_forget.toyworld.demo import _zero_shot_templates
     from hf_forget.evaluation.zero_shot import zero_shot_accuracy
 
     model, tokenizer, processor = toy_clip

@@ -21,10 +21,10 @@ from pathlib import Path
 from transformers.utils import logging
 
 from ..errors import ForgetInputError
-from .idia import identity_inference_attack
-from .report import build_report, write_report
-from .similarity import text_forgetting_similarities, vision_similarities
-from .zero_shot import zero_shot_accuracy
+from ..evaluation.idia import identity_inference_attack
+from ..evaluation.report import build_report, write_report
+from ..evaluation.similarity import text_forgetting_similarities, vision_similarities
+from ..evaluation.zero_shot import zero_shot_accuracy
 
 logger = logging.get_logger(__name__)
 

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation.demo import run_demo  # noqa: PLC0415 - keep `hf-forget --help` fast
+    from ..toyworld.demo import run_demo  # noqa: PLC0415 - keep `hf-forget --help` fast
     from ..evaluation.report import render_markdown  # noqa: PLC0415
 
     command = f"hf-forget demo --output_dir {args.output_dir} --modality {args.modality}"

@@ -1,6 +1,6 @@
 """`hf-forget` command line: parse, call the library, map errors.
 
-Each subcommand lives in ``hf_forget/commands/<name>.py`` and defines ``register(subparsers)`` (adding
+Each subcommand lives in ``hf_forget/cli/<name>.py`` and defines ``register(subparsers)`` (adding
 its parser with ``func=run``) and ``run(args) -> int``. A command whose options come from dataclasses
 (TrainingArguments) may instead define ``main(argv) -> int`` and ``HELP``; it then parses its own argv.
 A :class:`ForgetInputError` becomes one line on stderr and exit code 2, never a traceback.
@@ -15,8 +15,8 @@ import sys
 
 from transformers.utils import logging
 
-from . import __version__
-from .errors import ForgetInputError, QualityGateError
+from .. import __version__
+from ..errors import ForgetInputError, QualityGateError
 
 COMMANDS = ["text", "push", "vision", "forget", "audit", "demo"]
 
@@ -25,7 +25,7 @@ EXIT_GATE = 3
 
 
 def _modules():
-    return {name.replace("_", "-"): importlib.import_module(f"hf_forget.commands.{name}") for name in COMMANDS}
+    return {name.replace("_", "-"): importlib.import_module(f"hf_forget.cli.{name}") for name in COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,5 +61,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_GATE
 
 
-if __name__ == "__main__":
-    sys.exit(main())

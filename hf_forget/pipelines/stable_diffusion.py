@@ -28,8 +28,8 @@ from torch import nn
 from transformers.utils import logging
 
 from ..errors import ForgetInputError
-from .card import FORGET_REPORT
-from .weights import conform_clip_checkpoint, save_like_reference
+from ..publish.card import FORGET_REPORT
+from ..publish.weights import conform_clip_checkpoint, save_like_reference
 
 logger = logging.get_logger(__name__)
 

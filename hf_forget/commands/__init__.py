@@ -1,1 +1,0 @@
-"""The `hf-forget` subcommands, one module each (see `hf_forget.cli`)."""
