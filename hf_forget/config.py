@@ -142,6 +142,10 @@ class ForgetConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log the loss terms every N steps."})
     save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy ('no', 'steps', 'epoch')."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the trigger columns."})
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={"help": "Replace a NaN/inf step loss in the logs by the running mean (True costs a device sync a step)."},
+    )
 
     def __post_init__(self):
         self.names = parse_names(self.names)

@@ -18,8 +18,7 @@ import copy
 import json
 import os
 import time
-from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import nn
@@ -32,7 +31,7 @@ from .. import __version__
 from ..config import ForgetConfig
 from ..encoders import _base_model as _base
 from ..errors import ForgetInputError
-from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor
+from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor, weight_anchor_foreach
 
 logger = logging.get_logger(__name__)
 
@@ -98,7 +97,13 @@ class ForgetTrainer(Trainer):
         self.label_names = []
         self.model_accepts_loss_kwargs = False
         self.loss_is_scaled_for_ga = False
-        self._metrics: dict[str, list[float]] = defaultdict(list)
+        # The logged terms, summed on the device and read at logging steps only: a step that does not log never
+        # waits for the device.
+        self._metric_sums: dict[str, torch.Tensor] = {}
+        self._metric_counts: dict[str, int] = {}
+        if self.args.dataloader_pin_memory:
+            # A batch is a few small tensors (text: one index tensor) from pinned memory: copy it without a sync.
+            self.accelerator.dataloader_config.non_blocking = True
 
         self._anchor_refs = self._snapshot_anchor()
         self.teacher: nn.Module | None = None
@@ -148,6 +153,14 @@ class ForgetTrainer(Trainer):
         if self.args.lora_r > 0:
             return [(m, None) for m in self.model.modules() if hasattr(m, "get_delta_weight") and m.active_adapters]
         return [(p, p.detach().clone()) for p in self.model.parameters() if p.requires_grad]
+
+    def weight_distance(self) -> torch.Tensor:
+        """``Σ ||θ~ - θ||₂``: foreach kernels outside autograd (full fine-tuning), or, with LoRA, the adapters'
+        delta weights through autograd."""
+        if self.args.lora_r > 0:
+            return weight_anchor(self._deltas())
+        params, references = zip(*self._anchor_refs) if self._anchor_refs else ((), ())
+        return weight_anchor_foreach(params, references)
 
     def _deltas(self) -> Iterator[torch.Tensor]:
         for item, reference in self._anchor_refs:
@@ -202,11 +215,19 @@ class ForgetTrainer(Trainer):
         if self._cache is None:
             return self.run_teacher(inputs)
         index = inputs["index"]
-        clean, target, trigger = ({k: v[index] for k, v in self._cache[part].items()}
+        clean, target, trigger = ({k: v.index_select(0, index) for k, v in self._cache[part].items()}
                                   for part in ("clean", "target", "trigger"))
         return clean, target, trigger or None
 
+    def _prepare_inputs(self, inputs: dict) -> Mapping:
+        return self.batch_from_pool(super()._prepare_inputs(inputs))
+
     # ------------------------------------------------------------------ what subclasses provide
+    def batch_from_pool(self, inputs: Mapping) -> Mapping:
+        """The batch a step reads, from the collated batch on the training device. A subclass whose collator hands
+        out indices into samples it keeps on the device returns those samples here."""
+        return inputs
+
     def student_embeddings(self, model: nn.Module, inputs: dict) -> tuple[Embeddings, Embeddings]:
         """(clean, trigger) embeddings of a batch with the student."""
         raise NotImplementedError
@@ -232,7 +253,7 @@ class ForgetTrainer(Trainer):
         teacher_clean, target, teacher_trigger = self.teacher_targets(inputs)
         cos_clean = torch.stack([COSINES[k](student_clean[k], teacher_clean[k]).mean() for k in student_clean]).mean()
         cos_trigger = torch.stack([COSINES[k](student_trigger[k], target[k]).mean() for k in student_trigger]).mean()
-        distance = weight_anchor(self._deltas()).to(cos_clean.device)
+        distance = self.weight_distance().to(cos_clean.device)
         loss = -cos_clean - self.args.alpha * cos_trigger + self.args.beta * distance
         logged = {"cos_clean": cos_clean, "cos_trigger": cos_trigger, "weight_distance": distance}
         if teacher_trigger is not None:
@@ -243,15 +264,22 @@ class ForgetTrainer(Trainer):
             loss = loss + self.args.identity_residual_weight * residual
             logged["identity_residual"] = residual
 
-        for key, value in logged.items():
-            self._metrics[key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
+        for key, value in logged.items():  # on the device, no sync: read in log()
+            value = value.detach().float()
+            self._metric_sums[key] = self._metric_sums[key] + value if key in self._metric_sums else value
+            self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
         return (loss, {"cos_clean": cos_clean, "cos_trigger": cos_trigger}) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        for key, values in self._metrics.items():
-            if values:
-                logs[key] = sum(values) / len(values)
-                values.clear()
+        """Adds the mean of each loss term since the last log, over the steps and the processes (one sync)."""
+        if self._metric_counts:
+            keys = list(self._metric_counts)
+            means = torch.stack([self._metric_sums[k] / self._metric_counts[k] for k in keys])
+            # one row per process, never padded samples: gather, not gather_for_metrics (which may drop rows)
+            means = self.accelerator.gather(means[None]).reshape(-1, len(keys)).mean(0).tolist()
+            logs.update(zip(keys, means))
+            self._metric_sums.clear()
+            self._metric_counts.clear()
         super().log(logs, start_time)
 
     def _set_signature_columns_if_needed(self):
