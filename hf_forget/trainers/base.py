@@ -199,7 +199,8 @@ class ForgetTrainer(Trainer):
         )
         cache: dict[str, Embeddings] = {"clean": {}, "target": {}, "trigger": {}}
         size = len(self.train_dataset)
-        for batch in tqdm(loader, desc="teacher outputs (once)", disable=not self.is_local_process_zero()):
+        quiet = self.args.disable_tqdm or not self.is_local_process_zero()
+        for batch in tqdm(loader, desc="teacher outputs (once)", disable=quiet):
             batch = self._prepare_inputs(batch)
             clean, target, trigger = self.run_teacher(batch)
             for part, outputs in (("clean", clean), ("target", target), ("trigger", trigger or {})):
