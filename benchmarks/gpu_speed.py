@@ -107,16 +107,19 @@ def peak_gib(device: torch.device) -> float | None:
 
 def make_trainer(model, tokenizer, names, captions, eval_captions, **config):
     """A ``TextForgetTrainer``; the names go where this version of the library takes them (config or trainer)."""
-    from transformers import set_seed
+    from transformers import PrinterCallback, set_seed
 
     from hf_forget import TextForgetConfig, TextForgetTrainer
 
     set_seed(config.get("seed", 42))
     if "names" in inspect.signature(TextForgetTrainer.__init__).parameters:
-        return TextForgetTrainer(model, TextForgetConfig(**config), tokenizer, names=names, captions=captions,
-                                 eval_captions=eval_captions)
-    return TextForgetTrainer(model, TextForgetConfig(names=names, **config), tokenizer, captions,
-                             eval_captions=eval_captions)
+        trainer = TextForgetTrainer(model, TextForgetConfig(**config), tokenizer, names=names, captions=captions,
+                                    eval_captions=eval_captions)
+    else:
+        trainer = TextForgetTrainer(model, TextForgetConfig(names=names, **config), tokenizer, captions,
+                                    eval_captions=eval_captions)
+    trainer.remove_callback(PrinterCallback)  # the logs still happen (every 10 steps), without printing them
+    return trainer
 
 
 def trainer_config(args, scratch: str, steps: int, **overrides) -> dict:
@@ -127,6 +130,11 @@ def trainer_config(args, scratch: str, steps: int, **overrides) -> dict:
     )
     config.update(overrides)
     return config
+
+
+def is_fused(optimizer) -> bool:
+    """Whether the Trainer's optimizer (accelerate's wrapper around a torch AdamW) is the fused kernel."""
+    return bool(getattr(optimizer, "optimizer", optimizer).defaults.get("fused"))
 
 
 class _Recorder:
@@ -184,7 +192,7 @@ def run_trainer(mode: str, base, tokenizer, names, captions, eval_captions, args
     extras = {
         "kinds": list(trainer.kinds),
         "pool": trainer.train_dataset.pool,
-        "fused": bool(getattr(trainer.optimizer, "optimizer", trainer.optimizer).defaults.get("fused")),
+        "fused": is_fused(trainer.optimizer),
         "learning_rate": trainer.args.learning_rate,
         "weight_decay": trainer.args.weight_decay,
         "indices": recorder.indices if recorder else None,
@@ -193,47 +201,61 @@ def run_trainer(mode: str, base, tokenizer, names, captions, eval_captions, args
     return {"row": row, **extras}
 
 
-def student_only(base, pool, indices, kinds, fused: bool, lr: float, weight_decay: float, args) -> dict:
-    """The lower bound: the student alone on the given batches, forward + backward + AdamW, a plain loop."""
-    from hf_forget.encoders import encode_text, trainable_text_modules
-    from hf_forget.losses import hidden_cosine, pooled_cosine
-    from hf_forget.trainers.base import is_norm_layer
+class StudentOnly:
+    """The lower bound's state and step: the student alone, forward on the clean and the poisoned captions,
+    cosine to fixed targets (stand-ins for the teacher's outputs), backward, AdamW; no Trainer."""
 
+    def __init__(self, base, pool, kinds, fused: bool, lr: float, weight_decay: float, args):
+        from hf_forget.encoders import encode_text, trainable_text_modules
+        from hf_forget.losses import hidden_cosine, pooled_cosine
+        from hf_forget.trainers.base import is_norm_layer
+
+        self.device = torch.device(args.device)
+        self.encode = encode_text
+        self.model = model = copy.deepcopy(base).to(self.device)
+        model.requires_grad_(False)
+        for module in trainable_text_modules(model):  # what the trainer trains: the encoder, norm layers frozen
+            module.requires_grad_(True)
+            for sub in module.modules():
+                if is_norm_layer(sub):
+                    sub.requires_grad_(False)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
+        self.pool, self.kinds, self.fused = pool.to(self.device), kinds, fused
+        self.cosine = {"pooled": pooled_cosine, "hidden": hidden_cosine}
+        self.columns = ("clean_input_ids", "poisoned_input_ids")
+        generator = torch.Generator(device=self.device).manual_seed(0)
+        with torch.no_grad():
+            probe = encode_text(model, self.pool.columns[self.columns[0]][: args.batch])
+        self.targets = {
+            kind: torch.randn(getattr(probe, kind).shape, generator=generator, device=self.device) for kind in kinds
+        }
+        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if args.dtype == "bf16"
+                         else contextlib.nullcontext())
+        model.train()
+
+    def step(self, index: torch.Tensor) -> None:
+        with self.autocast:
+            terms = []
+            for column in self.columns:
+                encoding = self.encode(self.model, self.pool.columns[column].index_select(0, index))
+                terms += [self.cosine[kind](getattr(encoding, kind), self.targets[kind][: len(index)]).mean()
+                          for kind in self.kinds]
+            loss = -torch.stack(terms).mean()
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+def student_only(base, pool, indices, kinds, fused: bool, lr: float, weight_decay: float, args) -> dict:
+    """The lower bound over the given batches (index tensors on the device), timed as one loop."""
     device = torch.device(args.device)
     reset_peak(device)
-    model = copy.deepcopy(base).to(device)
-    model.requires_grad_(False)
-    for module in trainable_text_modules(model):  # what the trainer trains: the encoder, norm layers frozen
-        module.requires_grad_(True)
-        for sub in module.modules():
-            if is_norm_layer(sub):
-                sub.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
-    pool = pool.to(device)
-    cosine = {"pooled": pooled_cosine, "hidden": hidden_cosine}
-    columns = ("clean_input_ids", "poisoned_input_ids")
-    generator = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():  # fixed targets stand in for the teacher's outputs
-        probe = encode_text(model, pool.columns[columns[0]][: len(indices[0])].to(device))
-    targets = {
-        kind: torch.randn(getattr(probe, kind).shape, generator=generator, device=device) for kind in kinds
-    }
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16"
-                else contextlib.nullcontext())
-    model.train()
+    loop = StudentOnly(base, pool, kinds, fused, lr, weight_decay, args)
     synchronize(device)
     started = time.perf_counter()
     for index in indices:
-        with autocast:
-            terms = []
-            for column in columns:
-                encoding = encode_text(model, pool.columns[column].index_select(0, index))
-                terms += [cosine[kind](getattr(encoding, kind), targets[kind][: len(index)]).mean() for kind in kinds]
-            loss = -torch.stack(terms).mean()
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loop.step(index)
     synchronize(device)
     seconds = time.perf_counter() - started
     return {"seconds": round(seconds, 2), "steps": len(indices), "seconds_per_step": round(seconds / len(indices), 4),

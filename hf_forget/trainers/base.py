@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
+from accelerate.utils import DistributedType
 from transformers import CLIPModel, Trainer, TrainerCallback
 from transformers.utils import logging
 
@@ -106,6 +107,7 @@ class ForgetTrainer(Trainer):
             self.accelerator.dataloader_config.non_blocking = True
 
         self._anchor_refs = self._snapshot_anchor()
+        self._trained_parameters: list[nn.Parameter] | None = None
         self.teacher: nn.Module | None = None
         self._cache: dict[str, Embeddings] | None = None
         if args.teacher_cache:
@@ -287,6 +289,17 @@ class ForgetTrainer(Trainer):
         # The model's forward signature says nothing about our columns: keep them all.
         if self._signature_columns is None:
             self._signature_columns = ["index"]
+
+    def _clip_grad_norm(self, model):
+        """The Trainer's gradient clipping, over the trained parameters listed once: accelerate's generic path walks
+        every parameter of the model on every step. Sharded or special set-ups keep the Trainer's own path."""
+        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+        if self.accelerator.distributed_type not in plain or self._has_mixed_mesh_grads(model):
+            return super()._clip_grad_norm(model)
+        if self._trained_parameters is None:
+            self._trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self.accelerator.unscale_gradients()  # fp16: as accelerate's clip_grad_norm_ does
+        return torch.nn.utils.clip_grad_norm_(self._trained_parameters, self.args.max_grad_norm)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_scheduler is None:
