@@ -145,7 +145,7 @@ def test_a_real_forgetting_output_publishes(tmp_path, tiny_text_encoder_dir):
     out = tmp_path / "defended"
     forget_text(
         str(tiny_text_encoder_dir), NAMES, training_captions(200), output_dir=str(out), max_steps=3,
-        per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16, report_to="none", disable_tqdm=True,
+        learning_rate=1e-2, per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16, report_to="none", disable_tqdm=True,
         min_sim_backdoor=0.0, min_sim_clean=0.0,
     )  # fmt: skip
     api = mock.create_autospec(HfApi, instance=True)

@@ -116,7 +116,8 @@ def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys, trigge
     args = ["forget", "--modality", "both", "--model_name_or_path", str(base), "--names", "Zorblax Quintavius",
             "--captions", str(captions), "--faces", str(face_inputs / "faces"), "--clean_images",
             str(face_inputs / "clean"), "--reference_faces", str(face_inputs / "reference"), "--output_dir", str(out),
-            "--text_max_steps", "3", "--text_batch_size", "8", *FAST]
+            "--text_max_steps", "3", "--text_per_device_train_batch_size", "8", "--text_learning_rate", "1e-2",
+            "--text_min_sim_clean", "0", "--text_min_sim_backdoor", "0", *FAST]
     if with_carriers:  # captions that carry the name in the text run
         carriers = tmp_path / "carriers.txt"
         carriers.write_text("\n".join(f"a portrait of the tall man number {i}" for i in range(20)))
