@@ -8,18 +8,19 @@ text run's knobs, prefixed ``--text_``.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
-
-from transformers import HfArgumentParser
 
 from ..config import VisionForgetConfig
 from ..errors import ForgetInputError, QualityGateError
 from ..vision_api import VisionScriptArguments, _augmentation, forget_joint, text_config_from
+from . import text, vision
+from ._output import print_summary, stdout_to_stderr
+from ._parsing import DataclassArgumentParser, config_values
 
 HELP = "Forget people: --modality text (names), vision (faces) or both (one CLIPModel)."
 MODALITIES = ("text", "vision", "both")
+USAGE = "%(prog)s --modality {text,vision,both} [-h] [--config FILE] --output_dir DIR [--option VALUE ...]"
 
 
 @dataclass
@@ -48,41 +49,52 @@ class JointScriptArguments(VisionScriptArguments):
     text_lr_gamma: float = field(default=0.5, metadata={"help": "MultiStepLR factor of the text run."})
 
 
-def split_modality(argv: list[str]) -> tuple[str, list[str]]:
-    rest, modality, i = [], None, 0
-    while i < len(argv):
-        arg = argv[i]
+def modality_of(argv: list[str]) -> str:
+    """``--modality`` from the command line, else from the ``--config`` file; ``both`` for a bare ``--help``."""
+    modality = None
+    for i, arg in enumerate(argv):
         if arg == "--modality" and i + 1 < len(argv):
-            modality, i = argv[i + 1], i + 2
-            continue
-        if arg.startswith("--modality="):
+            modality = argv[i + 1]
+        elif arg.startswith("--modality="):
             modality = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-        i += 1
+    if modality is None:
+        modality = config_values(argv).get("modality")
     if modality is None and {"-h", "--help"} & set(argv):
         modality = "both"
     if modality not in MODALITIES:
         raise ForgetInputError(f"pass --modality text, vision or both (got {modality!r}).")
-    return modality, rest
+    return modality
 
 
-def main(argv: list[str]) -> int:
-    modality, rest = split_modality(argv)
+def make_parser(modality: str = "both", prog: str = "hf-forget forget") -> DataclassArgumentParser:
+    """The options of ``--modality text`` (those of `hf-forget text`), ``vision`` or ``both``."""
     if modality == "text":
-        from . import text
+        parser = text.make_parser(prog)
+    elif modality == "vision":
+        parser = vision.make_parser(prog)
+    else:
+        parser = DataclassArgumentParser(
+            (JointScriptArguments, VisionForgetConfig), prog=prog, description=HELP, usage=USAGE
+        )
+        parser.require("output_dir")
+    parser.usage = USAGE
+    parser.add_command_argument("--modality", choices=MODALITIES, required=True, help="Which encoder(s) to defend.")
+    return parser
 
-        return text.main(rest)
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    modality = modality_of(argv)
+    *parsed, _ = make_parser(modality).parse_args_and_config(argv)  # the last one holds --modality
+    if modality == "text":
+        return text.run(*parsed)
     if modality == "vision":
-        from . import vision
+        return vision.run(*parsed)
+    return run_joint(*parsed)
 
-        return vision.main(rest)
-    from .vision import require_output_dir
 
-    require_output_dir(rest)
-    parser = HfArgumentParser((JointScriptArguments, VisionForgetConfig), prog="hf-forget forget --modality both",
-                              description=HELP)
-    args, vision_config = parser.parse_args_into_dataclasses(args=rest)
+def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig) -> int:
+    """``--modality both``: names in the text tower and faces in the vision tower of one CLIPModel."""
     if not args.model_name_or_path:
         raise ForgetInputError("pass --model_name_or_path: a two-tower CLIPModel.")
     for option, value in (("--faces", args.faces), ("--clean_images", args.clean_images), ("--captions", args.captions)):
@@ -105,28 +117,29 @@ def main(argv: list[str]) -> int:
         lr_milestones=args.text_lr_milestones,
         lr_gamma=args.text_lr_gamma,
     )
-    result = forget_joint(
-        args.model_name_or_path,
-        vision_config.names,
-        args.captions,
-        args.faces,
-        args.clean_images,
-        reference_faces=args.reference_faces,
-        target_embedding=args.target_embedding,
-        output_dir=vision_config.output_dir,
-        text_config=text_config,
-        vision_config=vision_config,
-        min_face_images=args.min_face_images,
-        image_column=args.image_column,
-        caption_column=args.caption_column,
-        keep_faces=None if args.keep_faces else False,
-        augmentation=_augmentation(args.face_scale),
-        trigger_captions=args.trigger_captions,
-    )
+    with stdout_to_stderr():
+        result = forget_joint(
+            args.model_name_or_path,
+            vision_config.names,
+            args.captions,
+            args.faces,
+            args.clean_images,
+            reference_faces=args.reference_faces,
+            target_embedding=args.target_embedding,
+            output_dir=vision_config.output_dir,
+            text_config=text_config,
+            vision_config=vision_config,
+            min_face_images=args.min_face_images,
+            image_column=args.image_column,
+            caption_column=args.caption_column,
+            keep_faces=None if args.keep_faces else False,
+            augmentation=_augmentation(args.face_scale),
+            trigger_captions=args.trigger_captions,
+        )
     if vision_config.process_index == 0:
         keys = ("sim_backdoor", "sim_clean", "sim_targets")
         summary = {part: {k: result.report[part].get(k) for k in keys} for part in ("text", "vision")}
-        print(json.dumps({"output_dir": result.output_dir, **summary, "passed": result.passed}), file=sys.stdout)
+        print_summary({"output_dir": result.output_dir, **summary, "passed": result.passed})
     if not result.passed:
         raise QualityGateError("held-out metrics below the gate; the output is marked as not passing.")
     return 0

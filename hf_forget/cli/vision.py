@@ -1,48 +1,43 @@
-"""`hf-forget vision`: forget faces in a CLIP vision encoder (or the vision tower of a CLIPModel)."""
+"""`hf-forget vision`: forget faces in a CLIP vision encoder (or the vision tower of a CLIPModel).
+
+The same command runs as ``python examples/forget_faces.py ...``, ``accelerate launch examples/forget_faces.py ...``
+and ``accelerate launch -m hf_forget.cli vision ...``. Its stdout is one JSON line, the run's summary.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
-
-from transformers import HfArgumentParser
-
 from ..config import VisionForgetConfig
-from ..errors import ForgetInputError, QualityGateError
+from ..errors import QualityGateError
 from ..vision_api import VisionScriptArguments, run_vision
+from ._output import print_summary, stdout_to_stderr
+from ._parsing import DataclassArgumentParser
 
-HELP = "Forget faces in a CLIP vision encoder (TrainingArguments accepted: --max_steps, --learning_rate, ...)."
-
-
-def parser() -> HfArgumentParser:
-    return HfArgumentParser((VisionScriptArguments, VisionForgetConfig), prog="hf-forget vision", description=HELP)
-
-
-def require_output_dir(argv: list[str]) -> None:
-    if not any(arg == "--output_dir" or arg.startswith("--output_dir=") for arg in argv) and not (
-        {"-h", "--help"} & set(argv)
-    ):
-        raise ForgetInputError("pass --output_dir: where the defended checkpoint is written.")
+HELP = "Forget faces in a CLIP vision encoder (or the vision tower of a CLIPModel)."
+DESCRIPTION = HELP + " Accepts every TrainingArguments option (--max_steps, --learning_rate, ...)."
+USAGE = "%(prog)s [-h] [--config FILE] --output_dir DIR [--option VALUE ...]"
+SUMMARY_KEYS = ("sim_backdoor", "sim_backdoor_worst", "sim_backdoor_before", "sim_clean", "sim_targets", "steps")
 
 
-def parse(argv: list[str]) -> tuple[VisionScriptArguments, VisionForgetConfig]:
-    """The argument set shared by `hf-forget vision` and `examples/forget_faces.py`."""
-    require_output_dir(argv)
-    script_args, config = parser().parse_args_into_dataclasses(args=argv)
-    return script_args, config
+def make_parser(prog: str = "hf-forget vision") -> DataclassArgumentParser:
+    parser = DataclassArgumentParser(
+        (VisionScriptArguments, VisionForgetConfig), prog=prog, description=DESCRIPTION, usage=USAGE
+    )
+    parser.require("output_dir")
+    return parser
 
 
-def summarize(result) -> None:
-    keys = ("sim_backdoor", "sim_backdoor_worst", "sim_backdoor_before", "sim_clean", "sim_targets", "steps")
-    summary = {k: v for k, v in result.report.items() if k in keys}
-    print(json.dumps({"output_dir": result.output_dir, **summary, "passed": result.passed}), file=sys.stdout)
+def main(argv: list[str] | None = None) -> int:
+    script_args, config = make_parser().parse_args_and_config(argv)
+    return run(script_args, config)
 
 
-def main(argv: list[str]) -> int:
-    script_args, config = parse(argv)
-    result = run_vision(script_args, config)
+def run(script_args: VisionScriptArguments, config: VisionForgetConfig) -> int:
+    """Train, print the summary (main process only), raise if the quality gate is not met."""
+    with stdout_to_stderr():
+        result = run_vision(script_args, config)
     if config.process_index == 0:
-        summarize(result)
+        summary = {k: v for k, v in result.report.items() if k in SUMMARY_KEYS}
+        print_summary({"output_dir": result.output_dir, **summary, "passed": result.passed})
     if not result.passed:
         raise QualityGateError(
             f"held-out metrics below the gate ({result.report['gate']}); the output is marked as not passing."
