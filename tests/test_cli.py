@@ -68,6 +68,7 @@ def test_every_command_has_make_parser_and_main():
         module = importlib.import_module(f"hf_forget.cli.{name}")
         assert callable(module.make_parser) and callable(module.main)
         assert module.make_parser().format_help()
+        assert module.HELP == COMMANDS[name]  # the dispatcher's table lists it without importing the module
 
 
 # --- --config FILE ------------------------------------------------------------------------------------------------
