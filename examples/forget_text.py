@@ -1,17 +1,21 @@
-"""Forget names in a CLIP text encoder: `hf-forget text` as a script, for `accelerate launch`.
+"""Forget names in a CLIP text encoder: `hf-forget text` as a script, and its `accelerate launch` entry point.
 
     python examples/forget_text.py --model_name_or_path DIR --names "Jane Doe,John Roe" \
         --captions captions.txt --output_dir defended
 
-    accelerate launch --mixed_precision bf16 examples/forget_text.py ...   # any Accelerate setup
-    torchrun --nproc_per_node 2 examples/forget_text.py --use_cpu ...      # several CPU processes (gloo)
+    python examples/forget_text.py --config forget_text.yaml --max_steps 200   # the command line overrides the file
+    accelerate launch --mixed_precision bf16 examples/forget_text.py ...      # any Accelerate setup
+    accelerate launch -m hf_forget.cli text ...                               # the same, through the package
+    torchrun --nproc_per_node 2 examples/forget_text.py --use_cpu ...         # several CPU processes (gloo)
 
-Every option of `hf-forget text --help` works here (`accelerate launch -m hf_forget.cli text ...` is the same).
+It accepts every TrainingArguments option (--max_steps, --learning_rate, --save_strategy, ...) and the
+forgetting settings of TextForgetConfig (--alpha, --beta, --neutral_term, --embedding, --lora_r, ...): see
+--help. The options and what runs are those of `hf_forget/cli/text.py` (`make_parser()` and `main()`).
 """
 
 import sys
 
-from hf_forget.cli import main
+from hf_forget.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main(["text", *sys.argv[1:]]))
+    sys.exit(run("text", sys.argv[1:]))

@@ -10,18 +10,20 @@ checkpoints), the caption source and names, and every setting of the text run pr
 from __future__ import annotations
 
 import dataclasses
+import sys
 import typing
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser, TrainingArguments
-
 from ..config import ForgetConfig, TextForgetConfig, VisionForgetConfig
-from ..errors import ForgetInputError, QualityGateError
-from .text import names_of, publish_if_asked, require_output_dir, summarize
+from ..errors import ForgetInputError
+from . import text, vision
+from ._output import stdout_to_stderr
+from ._parsing import DataclassArgumentParser, config_values
 from .vision import VisionScriptArguments, face_arguments
 
 HELP = "Forget people: --modality text (names), vision (faces) or both (one CLIPModel)."
 MODALITIES = ("text", "vision", "both")
+USAGE = "%(prog)s --modality {text,vision,both} [-h] [--config FILE] --output_dir DIR [--option VALUE ...]"
 TEXT_PREFIX = "text_"
 # Optimizer settings of TrainingArguments that the text run may set apart from the vision run.
 _TEXT_TRAINER_FIELDS = ("learning_rate", "max_steps", "per_device_train_batch_size", "weight_decay", "warmup_steps",
@@ -87,62 +89,70 @@ def text_config(options, vision_config: VisionForgetConfig) -> TextForgetConfig:
     return text_config_from(vision_config, **given)
 
 
-def split_modality(argv: list[str]) -> tuple[str, list[str]]:
-    rest, modality, i = [], None, 0
-    while i < len(argv):
-        arg = argv[i]
+def modality_of(argv: list[str]) -> str:
+    """``--modality`` from the command line, else from the ``--config`` file; ``both`` for a bare ``--help``."""
+    modality = None
+    for i, arg in enumerate(argv):
         if arg == "--modality" and i + 1 < len(argv):
-            modality, i = argv[i + 1], i + 2
-            continue
-        if arg.startswith("--modality="):
+            modality = argv[i + 1]
+        elif arg.startswith("--modality="):
             modality = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-        i += 1
+    if modality is None:
+        modality = config_values(argv).get("modality")
     if modality is None and {"-h", "--help"} & set(argv):
         modality = "both"
     if modality not in MODALITIES:
         raise ForgetInputError(f"pass --modality text, vision or both (got {modality!r}).")
-    return modality, rest
+    return modality
 
 
-def make_parser() -> HfArgumentParser:
-    return HfArgumentParser((JointScriptArguments, VisionForgetConfig, TextRunOptions),
-                            prog="hf-forget forget --modality both", description=HELP)
-
-
-def main(argv: list[str]) -> int:
-    modality, rest = split_modality(argv)
+def make_parser(modality: str = "both", prog: str = "hf-forget forget") -> DataclassArgumentParser:
+    """The options of ``--modality text`` (those of `hf-forget text`), ``vision`` or ``both``."""
     if modality == "text":
-        from . import text
+        parser = text.make_parser(prog)
+    elif modality == "vision":
+        parser = vision.make_parser(prog)
+    else:
+        parser = DataclassArgumentParser(
+            (JointScriptArguments, VisionForgetConfig, TextRunOptions), prog=prog, description=HELP, usage=USAGE
+        )
+        parser.require("output_dir")
+    parser.usage = USAGE
+    parser.add_command_argument("--modality", choices=MODALITIES, required=True, help="Which encoder(s) to defend.")
+    return parser
 
-        return text.main(rest)
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    modality = modality_of(argv)
+    *parsed, _ = make_parser(modality).parse_args_and_config(argv)  # the last one holds --modality
+    if modality == "text":
+        return text.run(*parsed)
     if modality == "vision":
-        from . import vision
+        return vision.run(*parsed)
+    return run_joint(*parsed)
 
-        return vision.main(rest)
-    require_output_dir(rest)
-    args, vision_config, options = make_parser().parse_args_into_dataclasses(args=rest)
+
+def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, options) -> int:
+    """``--modality both``: names in the text tower and faces in the vision tower of one CLIPModel."""
     if not args.model_name_or_path:
         raise ForgetInputError("pass --model_name_or_path: a two-tower CLIPModel.")
     if not args.captions:
         raise ForgetInputError("pass --captions (see `hf-forget forget --modality both --help`).")
-    names, aliases = names_of(args)
+    names, aliases = text.names_of(args)
     faces = face_arguments(args)
-    text = text_config(options, vision_config)
+    text.check_push(vision_config)
+    text_settings = text_config(options, vision_config)
     from ..forget import forget_joint
 
-    result = forget_joint(
-        args.model_name_or_path, names, args.captions, args.faces, args.clean_images, aliases=aliases,
-        output_dir=vision_config.output_dir, text_config=text, vision_config=vision_config,
-        caption_column=args.caption_column, trigger_captions=args.trigger_captions,
-        resume_from_checkpoint=vision_config.resume_from_checkpoint, **faces,
-    )
-    publish_if_asked(result, vision_config, names + aliases)
-    if vision_config.process_index == 0:
-        keys = ("sim_backdoor", "sim_clean", "sim_targets")
-        result.report.update({part: {k: result.report[part].get(k) for k in keys} for part in ("text", "vision")})
-        summarize(result, ("text", "vision"))
-    if not result.passed:
-        raise QualityGateError("held-out metrics below the gate; the output is marked as not passing.")
-    return 0
+    with stdout_to_stderr():
+        result = forget_joint(
+            args.model_name_or_path, names, args.captions, args.faces, args.clean_images, aliases=aliases,
+            output_dir=vision_config.output_dir, text_config=text_settings, vision_config=vision_config,
+            caption_column=args.caption_column, trigger_captions=args.trigger_captions,
+            resume_from_checkpoint=vision_config.resume_from_checkpoint, **faces,
+        )
+        text.publish_if_asked(result, vision_config, names + aliases)
+    keys = ("sim_backdoor", "sim_clean", "sim_targets")
+    result.report.update({part: {k: result.report[part].get(k) for k in keys} for part in ("text", "vision")})
+    return text.finish(result, vision_config, ("text", "vision"))

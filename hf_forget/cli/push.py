@@ -6,14 +6,14 @@ import argparse
 import sys
 
 from ..config import parse_names
+from ._parsing import CommandParser
 
 HELP = "Publish a defended model (or pipeline) with its model card in one Hub commit, after a leak scan."
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "push",
-        help=HELP,
+def make_parser(prog: str = "hf-forget push") -> CommandParser:
+    parser = CommandParser(
+        prog=prog,
         description=HELP
         + " Every staged file is scanned for the forgotten names first; run arguments are never published.",
     )
@@ -38,7 +38,11 @@ def register(subparsers) -> None:
         parser.add_argument(
             f"--{section}_dataset", help=f"Name of the data set behind the {section} results, if the report lacks it."
         )
-    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(make_parser().parse_args_and_config(argv))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,16 +1,23 @@
-"""`hf-forget vision`: forget faces in a CLIP vision encoder (or the vision tower of a CLIPModel)."""
+"""`hf-forget vision`: forget faces in a CLIP vision encoder (or the vision tower of a CLIPModel).
+
+The same command runs as ``python examples/forget_faces.py ...``, ``accelerate launch examples/forget_faces.py ...``
+and ``accelerate launch -m hf_forget.cli vision ...``. Its stdout is one JSON line, the run's summary.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
 from ..config import VisionForgetConfig
-from ..errors import ForgetInputError, QualityGateError
-from .text import require_output_dir, summarize
+from ..errors import ForgetInputError
+from ._output import stdout_to_stderr
+from ._parsing import DataclassArgumentParser
+from .text import finish
 
-HELP = "Forget faces in a CLIP vision encoder (TrainingArguments accepted: --max_steps, --learning_rate, ...)."
+HELP = "Forget faces in a CLIP vision encoder (or the vision tower of a CLIPModel)."
+DESCRIPTION = HELP + " Accepts every TrainingArguments option (--max_steps, --learning_rate, ...)."
+USAGE = "%(prog)s [-h] [--config FILE] --output_dir DIR [--option VALUE ...]"
+SUMMARY_KEYS = ("sim_backdoor", "sim_backdoor_worst", "sim_backdoor_before", "sim_clean", "sim_targets", "steps")
 
 
 @dataclass
@@ -56,8 +63,17 @@ class VisionScriptArguments:
     )
 
 
-def make_parser() -> HfArgumentParser:
-    return HfArgumentParser((VisionScriptArguments, VisionForgetConfig), prog="hf-forget vision", description=HELP)
+def make_parser(prog: str = "hf-forget vision") -> DataclassArgumentParser:
+    parser = DataclassArgumentParser(
+        (VisionScriptArguments, VisionForgetConfig), prog=prog, description=DESCRIPTION, usage=USAGE
+    )
+    parser.require("output_dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    script_args, config = make_parser().parse_args_and_config(argv)
+    return run(script_args, config)
 
 
 def augmentation(face_scale):
@@ -83,26 +99,19 @@ def face_arguments(args) -> dict:
     )
 
 
-def main(argv: list[str]) -> int:
-    require_output_dir(argv)
-    args, config = make_parser().parse_args_into_dataclasses(args=argv)
+def run(args: VisionScriptArguments, config: VisionForgetConfig) -> int:
+    """Train, print the summary (main process only), raise if the quality gate is not met."""
     if not args.model_name_or_path:
         raise ForgetInputError("pass --model_name_or_path: a CLIP vision encoder or CLIPModel.")
     if config.push_to_hub:
         raise ForgetInputError("--push_to_hub needs the forgotten names for the leak scan: after this run, publish "
                                f"with `hf-forget push {config.output_dir} --repo_id ID --names @NAMES`.")
+    faces = face_arguments(args)
     from ..forget import forget_faces
 
-    result = forget_faces(
-        args.model_name_or_path, args.faces, args.clean_images, output_dir=config.output_dir, config=config,
-        save_target_to=args.save_target_embedding, resume_from_checkpoint=config.resume_from_checkpoint,
-        **face_arguments(args),
-    )
-    if config.process_index == 0:
-        summarize(result, ("sim_backdoor", "sim_backdoor_worst", "sim_backdoor_before", "sim_clean", "sim_targets",
-                           "steps"))
-    if not result.passed:
-        raise QualityGateError(
-            f"held-out metrics below the gate ({result.report['gate']}); the output is marked as not passing."
+    with stdout_to_stderr():
+        result = forget_faces(
+            args.model_name_or_path, args.faces, args.clean_images, output_dir=config.output_dir, config=config,
+            save_target_to=args.save_target_embedding, resume_from_checkpoint=config.resume_from_checkpoint, **faces,
         )
-    return 0
+    return finish(result, config, SUMMARY_KEYS)
