@@ -330,6 +330,11 @@ def _nan_forget_report(run, tmp, evaluation):
     return []
 
 
+def _latin1_names_file(run, tmp, evaluation):
+    (tmp / "names.txt").write_bytes("Zoë Quill\n".encode("latin-1"))
+    return ["--names", f"@{tmp / 'names.txt'}"]
+
+
 def _missing_report(run, tmp, evaluation):
     return ["--report", str(tmp / "missing.json")]
 
@@ -357,6 +362,7 @@ CASES = {
     "truncated safetensors": (_truncated_safetensors, "model.safetensors is not a readable safetensors file"),
     "NaN in forget_report.json": (_nan_forget_report, "cannot read forget_report.json"),
     "missing report": (_missing_report, "does not exist"),
+    "latin-1 names file": (_latin1_names_file, "not UTF-8"),
 }
 
 
