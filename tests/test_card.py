@@ -91,7 +91,8 @@ def test_model_index_holds_this_models_results_on_hub_data_sets_only(defended_di
 
 
 def test_results_on_local_data_stay_in_the_prose(defended_dir):
-    report = dict(REPORT, datasets={"idia": "hf_forget.toyworld ToyWorld(seed=0) faces", "zero_shot": str(defended_dir)})
+    local = {"idia": "hf_forget.toyworld ToyWorld(seed=0) faces", "zero_shot": str(defended_dir)}
+    report = dict(REPORT, datasets=local)
     card = render_model_card(defended_dir, "me/defended", report=report)
     assert card.data.eval_results is None and "model-index" not in card.content.split("---")[1]
     assert "| IDIA TPR (removed identities) | 1 | 0 | hf_forget.toyworld ToyWorld(seed=0) faces |" in card.text
@@ -178,7 +179,8 @@ def test_license_and_base_model_come_from_the_base_when_known(defended_dir, tmp_
     (snapshot / "README.md").write_text("---\nlicense: mit\n---\n# base\n")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
 
-    by_id = render_model_card(defended_dir, "me/d", forget_report=dict(FORGET_REPORT, base_model="example-org/clip-base"))
+    hub_base = dict(FORGET_REPORT, base_model="example-org/clip-base")
+    by_id = render_model_card(defended_dir, "me/d", forget_report=hub_base)
     assert (by_id.data.base_model, by_id.data.license) == ("example-org/clip-base", "mit")
     by_folder = render_model_card(defended_dir, "me/d", base_model=str(snapshot))  # a snapshot folder names its repo
     assert (by_folder.data.base_model, by_folder.data.license) == ("example-org/clip-base", "mit")
@@ -187,7 +189,8 @@ def test_license_and_base_model_come_from_the_base_when_known(defended_dir, tmp_
     (local / "README.md").write_text("---\nlicense: apache-2.0\n---\n")
     by_local = render_model_card(defended_dir, "me/d", base_model=str(local))
     assert (by_local.data.base_model, by_local.data.license) == (None, "apache-2.0")  # a path is not metadata
-    assert render_model_card(defended_dir, "me/d", base_model=str(local), license="cc-by-4.0").data.license == "cc-by-4.0"
+    explicit = render_model_card(defended_dir, "me/d", base_model=str(local), license="cc-by-4.0")
+    assert explicit.data.license == "cc-by-4.0"
     unknown = render_model_card(defended_dir, "me/d", forget_report=dict(FORGET_REPORT, base_model="base"))
     assert (unknown.data.base_model, unknown.data.license) == (None, None)
 

@@ -53,8 +53,9 @@ def evaluation(tmp_path):
     """An evaluation of the run written elsewhere (as `hf-forget demo` lays it out)."""
     folder = tmp_path / "evaluation"
     folder.mkdir()
+    training = {k: v for k, v in FORGET_REPORT.items() if k != "base_model"}
     report = {"modality": "text", "num_forgotten": 2, "idia": {"before": {"tpr": 0.9}, "after": {"tpr": 0.05}},
-              "chart": "report.png", "training": {"text": {k: v for k, v in FORGET_REPORT.items() if k != "base_model"}}}  # fmt: skip
+              "chart": "report.png", "training": {"text": training}}  # fmt: skip
     (folder / "report.json").write_text(json.dumps(report))
     (folder / "report.md").write_text("# Report\n")
     (folder / "report.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
@@ -191,6 +192,16 @@ def test_names_are_required_and_outputs_checked(run_dir, tmp_path):
         push_defended(tmp_path / "taken", "x/y", names=NAMES, local_dir=tmp_path / "pub")
 
 
+def test_names_without_letters_cannot_scan_anything(run_dir, tmp_path):
+    with pytest.raises(ForgetInputError, match="no letter or digit"):
+        push_defended(run_dir, "x/y", names=["--", " . "], local_dir=tmp_path / "pub")
+
+
+def test_the_runs_own_report_may_be_passed_explicitly(run_dir, tmp_path):
+    push_defended(run_dir, "x/y", names=NAMES, local_dir=tmp_path / "pub", report=run_dir / "report.json")
+    assert _tree(tmp_path / "pub") == EXPECTED
+
+
 def test_links_inside_excluded_entries_do_not_matter(run_dir, tmp_path):
     (tmp_path / "elsewhere").mkdir()
     (run_dir / "checkpoint-9").symlink_to(tmp_path / "elsewhere")  # never published, so never read
@@ -204,7 +215,8 @@ def test_a_link_whose_name_carries_a_name_is_refused_without_repeating_it(run_di
     (tmp_path / "outside.txt").write_text("x")
     (run_dir / "faces").mkdir()
     (run_dir / "faces" / "ada_quenby.txt").symlink_to(tmp_path / "outside.txt")
-    assert main(["push", str(run_dir), "--repo_id", "x/y", "--names", ",".join(NAMES), "--local_dir", str(tmp_path / "pub")]) == 2
+    argv = ["push", str(run_dir), "--repo_id", "x/y", "--names", ",".join(NAMES), "--local_dir", str(tmp_path / "pub")]
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert "symbolic link" in err and "faces/" in err and "quenby" not in err.casefold()
 
@@ -349,7 +361,7 @@ CASES = {
     "chart absolute": (_chart_absolute, "outside the report's folder"),
     "chart is a link": (_chart_link, "symbolic link"),
     "report counts other people": (_report_count_mismatch, "does not belong to this model: it counts 8"),
-    "report metrics differ": (_report_metrics_mismatch, "training figures differ from forget_report.json (sim_backdoor)"),
+    "report metrics differ": (_report_metrics_mismatch, "figures differ from forget_report.json (sim_backdoor)"),
     "report of another modality": (_report_modality_mismatch, "evaluates a vision run"),
     "report without count": (_report_unattributable, "records neither"),
     "run's own report mismatched": (_run_report_mismatch, "does not belong to this model"),
@@ -389,7 +401,8 @@ def test_a_bad_repo_id_is_one_line_exit_2_and_writes_nothing(repo_id, run_dir, t
     from hf_forget.cli import main
 
     before = _snapshot(tmp_path)
-    argv = ["push", str(run_dir), f"--repo_id={repo_id}", "--names", ",".join(NAMES), "--local_dir", str(tmp_path / "pub")]
+    argv = ["push", str(run_dir), f"--repo_id={repo_id}", "--names", ",".join(NAMES),
+            "--local_dir", str(tmp_path / "pub")]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and ("invalid repo id" in err or "repo id" in err), err
@@ -421,7 +434,8 @@ def test_cli_push_local_dir(run_dir, tmp_path, capsys):
     card = ModelCard.load(pub / "README.md")
     assert [r.metric_type for r in card.data.eval_results] == ["idia_tpr"] and card.data.license == "mit"
     (run_dir / "log.txt").write_text("step 1: Ada Quenby")
-    code = main(["push", str(run_dir), "--repo_id", "x/y", "--local_dir", str(tmp_path / "p2"), "--names", ",".join(NAMES)])
+    argv = ["push", str(run_dir), "--repo_id", "x/y", "--local_dir", str(tmp_path / "p2"), "--names", ",".join(NAMES)]
+    code = main(argv)
     assert code == 2
     err = capsys.readouterr().err
     assert "log.txt" in err and "Quenby" not in err and len(err.strip().splitlines()) == 1

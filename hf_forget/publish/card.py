@@ -79,6 +79,7 @@ PIPELINE_FAMILIES = (
 )
 
 # report["attacks"] = {"before": S, "after": S}; S holds three per-group rates and three scalars.
+SIDES = ("before", "after")
 ATTACK_GROUPS = ("forgotten", "retained", "unseen")
 ATTACK_RATES = (
     ("idia", "IDIA recognition rate"),
@@ -90,7 +91,9 @@ ATTACK_SCALARS = (
     ("forget_set_auc_text", "Forget-set AUC (text)"),
     ("forget_set_auc_vision", "Forget-set AUC (vision)"),
 )
-_GROUP_LABEL = {"forgotten": "forgotten identities", "retained": "retained identities", "unseen": "never-seen identities"}
+_GROUP_LABEL = {
+    "forgotten": "forgotten identities", "retained": "retained identities", "unseen": "never-seen identities"
+}  # fmt: skip
 
 
 def template_path(name: str = DEFAULT_TEMPLATE) -> Path:
@@ -245,9 +248,9 @@ def attack_rows(report: dict) -> list[dict]:
     attacks = report.get("attacks")
     if attacks is None:
         return []
-    if not isinstance(attacks, dict) or not all(isinstance(attacks.get(w), (dict, type(None))) for w in ("before", "after")):
+    if not isinstance(attacks, dict) or any(not isinstance(attacks.get(w), (dict, type(None))) for w in SIDES):
         raise ForgetInputError('report.json: "attacks" must be {"before": {...}, "after": {...}}; fix the report.')
-    sides = {when: attacks.get(when) or {} for when in ("before", "after")}
+    sides = {when: attacks.get(when) or {} for when in SIDES}
     rows = []
     for key, label in ATTACK_RATES:
         groups = {}
@@ -255,7 +258,8 @@ def attack_rows(report: dict) -> list[dict]:
             value = side.get(key)
             if value is not None and not isinstance(value, dict):
                 raise ForgetInputError(
-                    f'report.json: attacks.{when}.{key} must be {{"forgotten": r, "retained": r, "unseen": r}}; fix the report.'
+                    f'report.json: attacks.{when}.{key} must be {{"forgotten": r, "retained": r, "unseen": r}}; '
+                    "fix the report."
                 )
             groups[when] = value or {}
         for group in ATTACK_GROUPS:
@@ -427,7 +431,7 @@ def render_model_card(
     attacks = attack_rows(report)
     num = _identity_count(forget_report, report)
     modality = forget_report.get("modality", report.get("modality", "text"))
-    recorded = next((r.get("base_model") for r in (forget_report, report) if isinstance(r.get("base_model"), str)), None)
+    recorded = next((r["base_model"] for r in (forget_report, report) if isinstance(r.get("base_model"), str)), None)
     # A recorded local path (or its last part) is not looked up: it may name another folder here.
     base_id, base_license = base_model_metadata(base_model or hub_base_model(recorded), path)
     model_name = repo_id.split("/")[-1] if repo_id else f"{described['architecture']} defended with hf-forget"
@@ -471,7 +475,7 @@ def render_model_card(
             for row in metrics
         ],
         in_model_index=any(row.results for row in metrics),
-        attacks=[{"label": row["label"], "before": _fmt(row["before"]), "after": _fmt(row["after"])} for row in attacks],
+        attacks=[{"label": r["label"], "before": _fmt(r["before"]), "after": _fmt(r["after"])} for r in attacks],
         chart=chart,
         steps=forget_report.get("steps"),
         seconds=forget_report.get("seconds"),
@@ -487,8 +491,8 @@ def render_model_card(
 def write_model_card(
     folder: str | os.PathLike,
     forget_report: dict | None = None,
-    *,
     base_model: str | None = None,
+    *,
     repo_id: str | None = None,
     report: dict | None = None,
     license: str | None = None,

@@ -136,6 +136,7 @@ class _Plan:
     run: Path
     files: list[str]
     report: dict
+    external: bool = False  # the report lies outside the run folder (or is not its report.json)
     extra: list[tuple[Path, str]] = field(default_factory=list)  # (source, path in the repository)
     chart: str | None = None
 
@@ -180,7 +181,7 @@ def _plan(path: Path, report: str | os.PathLike | None, patterns: NamePatterns |
     )
     if external:  # the run's own evaluation (if any) is replaced by the one passed
         files = [f for f in files if f not in (EVAL_REPORT, REPORT_MD)]
-    plan = _Plan(run=run, files=files, report=load_json(report_path))
+    plan = _Plan(run=run, files=files, report=load_json(report_path), external=external)
     folder = report_path.parent
     if external:
         plan.extra.append((report_path, EVAL_REPORT))
@@ -202,7 +203,8 @@ def _plan(path: Path, report: str | os.PathLike | None, patterns: NamePatterns |
                 plan.chart = name if name in files else None
             elif name in files or name in (EVAL_REPORT, REPORT_MD):
                 raise ForgetInputError(
-                    f"the report's chart would replace the run's file {name}: rename the chart (and its \"chart\" entry)."
+                    f"the report's chart would replace the run's file {name}: rename the chart (and its \"chart\" "
+                    "entry)."
                 )
             else:
                 plan.extra.append((chart_file, name))
@@ -411,6 +413,10 @@ def push_defended(
     if not path.is_dir():
         raise ForgetInputError(f"{str(path)!r} is not a directory: pass the output directory of an hf-forget run.")
     patterns = NamePatterns.from_names(_names(names))
+    if patterns.regex is None:
+        raise ForgetInputError(
+            "the names hold no letter or digit: pass the names that were forgotten, for the leak scan."
+        )
     leaks = [label for label, text in (("the repo id", repo_id), ("the commit message", commit_message))
              if isinstance(text, str) and patterns.search(text)]  # fmt: skip
     if leaks:
@@ -418,8 +424,8 @@ def push_defended(
     check_repo_id(repo_id)
     forget_report = _check_gate(path, force)
     plan = _plan(path, report, patterns)
-    if plan.report or report is not None:
-        check_report_belongs(plan.report, forget_report, required=report is not None)
+    if plan.report or plan.external:
+        check_report_belongs(plan.report, forget_report, required=plan.external)
     for relative in plan.files:
         if relative.endswith(".safetensors"):
             check_safetensors(plan.run / relative, relative)
@@ -434,7 +440,13 @@ def push_defended(
         try:
             _stage(plan, staging, repo_id, datasets=datasets, base_model=base_model, license=license)
             scan_tree(staging, patterns)
-            os.replace(staging, target)
+            try:
+                os.replace(staging, target)
+            except OSError as error:
+                raise ForgetInputError(
+                    f"cannot move the staged tree to {str(local_dir)!r} ({error.strerror}): it changed meanwhile; "
+                    "choose a new directory."
+                ) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             _remove_empty(created)
