@@ -489,3 +489,28 @@ def test_a_chart_that_would_replace_a_run_file_is_refused(run_dir, evaluation, t
     (evaluation / "report.json").write_text(json.dumps(dict(report, chart="config.json")))
     with pytest.raises(ForgetInputError, match="would replace the run's file config.json"):
         push_defended(run_dir, "x/y", names=NAMES, local_dir=tmp_path / "pub", report=evaluation / "report.json")
+
+
+def test_a_pipeline_folder_publishes_with_its_familys_tags(tmp_path, model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    pipe = tmp_path / "sdxl-defended"
+    for name in ("text_encoder", "text_encoder_2"):
+        model.save_pretrained(pipe / name)
+        tokenizer.save_pretrained(pipe / name.replace("text_encoder", "tokenizer"))
+    (pipe / "unet").mkdir()
+    (pipe / "unet" / "config.json").write_text("{}")
+    (pipe / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionXLPipeline", "text_encoder": ["transformers", "CLIPTextModel"],
+        "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"], "unet": ["diffusers", "UNet2DConditionModel"],
+    }))  # fmt: skip
+    (pipe / "README.md").write_text("---\nlicense: openrail++\n---\n# the base pipeline's card\n")
+    report = dict(FORGET_REPORT, text_encoders={"text_encoder": {}, "text_encoder_2": {}})
+    (pipe / "forget_report.json").write_text(json.dumps(report))
+    pub = tmp_path / "pub"
+    push_defended(pipe, "x/sdxl-defended", names=NAMES, local_dir=pub)
+    assert {"text_encoder/model.safetensors", "text_encoder_2/model.safetensors", "unet/config.json"} <= _tree(pub)
+    card = ModelCard.load(pub / "README.md")
+    assert card.data.library_name == "diffusers" and "stable-diffusion-xl" in card.data.tags
+    assert card.data.license == "openrail++"  # from the base pipeline's card that came with the folder
+    assert "This Stable Diffusion XL pipeline was defended" in card.text
+    assert "(text_encoder, text_encoder_2) differ" in card.text

@@ -336,7 +336,15 @@ def base_model_metadata(base: str | None, run: str | os.PathLike | None = None) 
 
 
 def pipeline_family(class_name: str) -> tuple[str, list[str]]:
-    """``(display name, Hub tags)`` of a diffusers pipeline class (SD 1.x/2.x, SDXL, SD3, FLUX, other)."""
+    """``(display name, Hub tags)`` of a diffusers pipeline class (SD 1.x/2.x, SDXL, SD3, FLUX, other).
+
+    ```python
+    >>> pipeline_family("StableDiffusionXLPipeline")
+    ('Stable Diffusion XL', ['stable-diffusion-xl', 'stable-diffusion-xl-diffusers', 'text-to-image'])
+    >>> pipeline_family("FluxPipeline")[1]
+    ['flux', 'flux-diffusers', 'text-to-image']
+    ```
+    """
     for marker, display, tags in PIPELINE_FAMILIES:
         if marker in class_name:
             return display, [*tags, "text-to-image"]

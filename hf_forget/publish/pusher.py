@@ -54,13 +54,24 @@ def _excluded(name: str) -> bool:
 
 
 def check_repo_id(repo_id: object) -> str:
-    """``repo_id`` if it is a valid Hub model repo id (``name`` or ``namespace/name``), else one-line refusal."""
+    """``repo_id`` if it is a valid Hub model repo id (``name`` or ``namespace/name``), else one-line refusal.
+
+    ```python
+    >>> check_repo_id("me/clip-defended")
+    'me/clip-defended'
+    >>> check_repo_id("me/clip/defended")
+    Traceback (most recent call last):
+    ...
+    hf_forget.errors.ForgetInputError: invalid repo id (Repo id must be in the form 'repo_name' or \
+'namespace/repo_name': 'me/clip/defended'): use 'name' or 'namespace/name'.
+    ```
+    """
     if not isinstance(repo_id, str) or not repo_id:
         raise ForgetInputError("pass the target Hub repo id, e.g. 'me/clip-defended'.")
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        reason = str(error).splitlines()[0].rstrip(".")
+        reason = str(error).splitlines()[0].replace(" Use `repo_type` argument if needed.", "").rstrip(".")
         raise ForgetInputError(f"invalid repo id ({reason}): use 'name' or 'namespace/name'.") from None
     return repo_id
 
