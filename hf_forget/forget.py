@@ -58,8 +58,9 @@ def _output(output_dir: str | None, config, inputs: list[str]) -> OutputFolder |
 
 
 def _run(make_trainer: Callable[[], object], config, output: OutputFolder | None, resume, save_dtype,
-         work_dir: str | None = None):
-    """Train with the trainer ``make_trainer()`` builds; with ``output``, write its defended model there.
+         work_dir: str | None = None, names: Sequence[str] | None = None):
+    """Train with the trainer ``make_trainer()`` builds; with ``output``, write its defended model there with its
+    model card (scanned for ``names`` before it is written).
 
     The Trainer's ``output_dir`` (checkpoints, logs) is the output's working folder, or ``work_dir``, so that
     resuming finds the checkpoints of the same run.
@@ -76,9 +77,16 @@ def _run(make_trainer: Callable[[], object], config, output: OutputFolder | None
     logger.info("forgetting done: %s", {k: v for k, v in trainer.report.items() if k.startswith("sim_")})
     if output is not None:
         trainer.accelerator.wait_for_everyone()
-        output.commit(trainer.save_model)
+        output.commit(lambda folder: _save_with_card(trainer.save_model, folder, trainer.report, names))
         trainer.accelerator.wait_for_everyone()
     return trainer
+
+
+def _save_with_card(save: Callable[[str], None], folder: str, report: dict, names: Sequence[str] | None) -> None:
+    from .publish.card import write_model_card
+
+    save(folder)
+    write_model_card(folder, report, names=list(names) if names else None)
 
 
 def _text_config(config: TextForgetConfig | None, output_dir: str | None, config_kwargs: dict) -> TextForgetConfig:
@@ -156,7 +164,7 @@ def forget_text(
     trainer = _run(
         lambda: TextForgetTrainer(model, config, tokenizer, captions, names, aliases=aliases,
                                   eval_captions=eval_captions, callbacks=callbacks, trigger_captions=trigger_captions),
-        config, output, resume_from_checkpoint, dtype,
+        config, output, resume_from_checkpoint, dtype, names=list(names) + list(aliases or []),
     )
     return ForgetResult(model=trainer.defended_model(), report=trainer.report, output_dir=output_dir)
 
@@ -413,14 +421,14 @@ def forget_joint(
         "hf_forget_version": __version__,
     }
     if output is not None:
-        def write(folder: str) -> None:
+        def save(folder: str) -> None:
             defended = vision.model if dtype in (None, torch.float32) else vision.model.to(dtype)
             defended.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
             processor.save_pretrained(folder)
             write_json(os.path.join(folder, REPORT_NAME), report)
 
-        output.commit(write)
+        output.commit(lambda folder: _save_with_card(save, folder, report, list(names) + list(aliases or [])))
     return ForgetResult(model=vision.model, report=report, output_dir=output_dir)
 
 

@@ -276,7 +276,9 @@ def test_hf_forget_text_pipeline_defends_sd(sd_dir, tmp_path):
     pub = tmp_path / "pub"
     push_defended(out, "x/sd-defended", names=NAMES, local_dir=pub)
     card = ModelCard.load(pub / "README.md")
-    assert card.data.library_name == "diffusers" and card.data.eval_results
+    assert card.data.library_name == "diffusers"
+    assert not card.data.eval_results  # held-out captions are no Hub dataset: the figures stay in the prose
+    assert "Sim_Clean" in card.text
     assert "**2 identities**" in card.text
 
 
