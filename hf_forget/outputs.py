@@ -18,6 +18,7 @@ Inputs are never written: the output may not be, contain or lie inside any input
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -48,15 +49,16 @@ def _remove(path: Path) -> None:
 
 
 def check_output_path(output_dir: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (),
-                      overwrite: bool = False) -> Path:
+                      overwrite: bool = False, label: str = "output directory") -> Path:
     """``output_dir`` as an absolute path, if a run may write it: never an input, inside one or around one;
-    not a file or a link; new, empty, or replaced only with ``overwrite``; in a writable parent folder."""
+    not a file or a link; new, empty, or replaced only with ``overwrite``; in a writable parent folder.
+    ``label`` names it in the messages (``"output directory"``, ``"local_dir"``)."""
     given = os.fspath(output_dir)
     if not given.strip():
-        raise ForgetInputError("pass a non-empty --output_dir.")
+        raise ForgetInputError(f"pass a non-empty {label}.")
     path = Path(os.path.abspath(given))
     if path.is_symlink():
-        raise ForgetInputError(f"output directory {given!r} is a symbolic link: pass a real directory path.")
+        raise ForgetInputError(f"{label} {given!r} is a symbolic link: pass a real directory path.")
     real = os.path.realpath(path)
     for source in inputs:
         if source is None or not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
@@ -66,15 +68,14 @@ def check_output_path(output_dir: str | os.PathLike, inputs: Iterable[str | os.P
         source_real = os.path.realpath(source)
         if real == source_real or real.startswith(source_real + os.sep) or source_real.startswith(real + os.sep):
             raise ForgetInputError(
-                f"output directory {given!r} overlaps the input {os.fspath(source)!r}: inputs are never modified; "
-                "pass another --output_dir."
+                f"{label} {given!r} overlaps the input {os.fspath(source)!r}: inputs are never modified; "
+                f"pass another {label}."
             )
     if path.exists() and not path.is_dir():
-        raise ForgetInputError(f"output directory {given!r} is a file: pass a directory path.")
+        raise ForgetInputError(f"{label} {given!r} is a file: pass a directory path.")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ForgetInputError(
-            f"output directory {given!r} is not empty: pass an empty or new one, or --overwrite_output_dir."
-        )
+        hint = ", or --overwrite_output_dir" if label == "output directory" else ""
+        raise ForgetInputError(f"{label} {given!r} is not empty: pass an empty or new one{hint}.")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -167,8 +168,8 @@ class OutputFolder:
     """
 
     def __init__(self, path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (),
-                 overwrite: bool = False, is_main_process: bool = True):
-        self.path = check_output_path(path, list(inputs), overwrite)
+                 overwrite: bool = False, is_main_process: bool = True, label: str = "output directory"):
+        self.path = check_output_path(path, list(inputs), overwrite, label)
         self.overwrite = overwrite
         self.is_main_process = is_main_process
         self.work_dir = _sibling(self.path, "incomplete")
@@ -201,8 +202,16 @@ class OutputFolder:
         if not self.is_main_process:
             return
         _remove(self.staged_dir)
+        created = [p for p in self.path.parents if not p.exists()]
         self.staged_dir.mkdir(parents=True)
-        write(str(self.staged_dir))
+        try:
+            write(str(self.staged_dir))
+        except Exception:  # a refused or failed write leaves nothing behind (a kill is undone by the next run)
+            _remove(self.staged_dir)
+            for folder in created:  # deepest first; only the folders this call created, and only if empty
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
         for name in keep:
             source = self.work_dir / name
             if source.exists() and not (self.staged_dir / name).exists():

@@ -17,8 +17,6 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
-import secrets
-import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers.utils import logging
 
 from ..errors import ForgetInputError
+from ..outputs import OutputFolder
 from .card import EVAL_REPORT, FORGET_REPORT, load_json, lookup, render_model_card
 from .files import contained_file, copy_regular_file, regular_files
 from .leak_guard import NameLeakError, NamePatterns, scan_tree
@@ -300,63 +299,6 @@ def _check_gate(path: Path, force: bool) -> dict:
     return forget_report
 
 
-def _check_local_dir(local_dir: str | os.PathLike, inputs: list[Path]) -> Path:
-    target = Path(local_dir).absolute()
-    if target.is_symlink():
-        raise ForgetInputError(f"local_dir {str(local_dir)!r} is a symbolic link: pass a new directory.")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ForgetInputError(f"local_dir {str(local_dir)!r} already exists and is not empty: choose a new directory.")
-    real = target.resolve()
-    for source in inputs:
-        source = source.resolve()
-        if real == source or source in real.parents or real in source.parents:
-            raise ForgetInputError(
-                f"local_dir {str(local_dir)!r} overlaps an input (the run folder, the report's folder or the base "
-                "model): inputs are never written to; choose a directory outside them."
-            )
-    return target
-
-
-def _make_parents(folder: Path) -> list[Path]:
-    """Create the missing folders up to ``folder``; return them, deepest first (to undo on failure)."""
-    missing = []
-    current = folder
-    while not current.exists() and not current.is_symlink():
-        missing.append(current)
-        current = current.parent
-    try:
-        for directory in reversed(missing):
-            directory.mkdir()
-    except OSError as error:
-        _remove_empty(missing)
-        raise ForgetInputError(f"cannot create {str(folder)!r} ({error.strerror}): choose another local_dir.") from None
-    return missing
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for directory in folders:
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
-
-
-def _sibling_staging(target: Path) -> Path:
-    """A new, empty folder next to ``target`` (normal permissions: ``mkdir`` honours the umask)."""
-    for _ in range(100):
-        staging = target.parent / f".{target.name}.{secrets.token_hex(4)}.incomplete"
-        try:
-            staging.mkdir()
-            return staging
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise ForgetInputError(
-                f"cannot write next to {str(target)!r} ({error.strerror}): choose another local_dir."
-            ) from None
-    raise ForgetInputError(f"cannot create a staging folder next to {str(target)!r}.")  # pragma: no cover
-
-
 def _check_hub_reachable(api: HfApi | None) -> None:
     import huggingface_hub.constants  # noqa: PLC0415 - read now: tests and users set it after import
 
@@ -445,23 +387,14 @@ def push_defended(
         inputs = [plan.run] + [source.parent for source, _ in plan.extra]
         if base_model and os.path.isdir(base_model):
             inputs.append(Path(base_model))
-        target = _check_local_dir(local_dir, inputs)
-        created = _make_parents(target.parent)
-        staging = _sibling_staging(target)
-        try:
-            _stage(plan, staging, repo_id, datasets=datasets, base_model=base_model, license=license)
+        output = OutputFolder(local_dir, inputs, label="local_dir")
+
+        def write(staging: str) -> None:
+            _stage(plan, Path(staging), repo_id, datasets=datasets, base_model=base_model, license=license)
             scan_tree(staging, patterns)
-            try:
-                os.replace(staging, target)
-            except OSError as error:
-                raise ForgetInputError(
-                    f"cannot move the staged tree to {str(local_dir)!r} ({error.strerror}): it changed meanwhile; "
-                    "choose a new directory."
-                ) from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            _remove_empty(created)
-            raise
+
+        output.commit(write, keep=())
+        target = output.path
         logger.info("wrote the repository that would be pushed to %s into %s", repo_id, target)
         return str(target)
 
