@@ -179,8 +179,11 @@ def partial_files() -> list[str]:
 
 
 def merge(args) -> dict:
-    """Merge the per-process partial results (``--seeds``) into many_names.json; the partial files are removed."""
-    runs, before, envs = [], None, []
+    """Merge the per-process partial results (``--seeds``) into many_names.json; the partial files are removed.
+
+    The summary's settings are the ones the runs recorded (not this command's defaults); runs of different
+    settings are not merged into one median."""
+    runs, before, envs, settings = [], None, [], []
     paths = partial_files()
     for path in paths:
         with open(path, encoding="utf-8") as handle:
@@ -188,6 +191,13 @@ def merge(args) -> dict:
         runs += data["runs"]
         before = data.get("before", before)
         envs.append(data["environment"])
+        if "settings" in data:
+            settings.append({k: v for k, v in data["settings"].items() if k != "many_save_dir"})
+    differing = sorted({k for s in settings for k in s if s.get(k) != settings[0].get(k)})
+    if differing:
+        raise SystemExit(f"the partial results ran with different settings ({', '.join(differing)}): not merged")
+    if settings:
+        args = argparse.Namespace(**{**vars(args), **settings[0]})
     runs.sort(key=lambda r: r["seed"])
     env = envs[0] if envs else {}
     payload = summary(runs, before, args, env)

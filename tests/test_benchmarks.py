@@ -121,6 +121,29 @@ def test_merge_tuning_appends_partial_runs_with_their_command_and_checkpoint(ben
     assert not list(tmp_path.glob("many_names.partial*"))
 
 
+def test_merge_summarises_the_runs_with_the_settings_they_ran_with(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench.harness, "RESULTS", str(tmp_path))
+    many_names = bench.many_names
+    run = {"steps": 1600, "seconds": 1.0, "sim_backdoor": 0.99, "sim_clean": 0.991, "sim_targets": 0.98,
+           "idia_tpr_seen_after": 0.0, "idia_fpr_unseen_after": 0.0}
+    settings = {**{k: v for k, v in vars(many_names.make_parser().parse_args([])).items() if k.startswith("many_")},
+                "many_residual": 3.0}
+    for seed in (0, 1, 2):
+        partial = {"runs": [{**run, "seed": seed}], "before": {"tpr": 1.0, "fpr": 0.0}, "settings": settings,
+                   "environment": {"command": f"python benchmarks/many_names.py --residual 3 --seeds {seed}"}}
+        (tmp_path / f"many_names.partial-{seed}.json").write_text(json.dumps(partial))
+
+    payload = many_names.merge(many_names.make_parser().parse_args(["--merge"]))  # defaults: residual 4
+
+    assert payload["settings"]["identity_residual_weight"] == 3.0 and payload["passed"] and payload["all_runs_passed"]
+    assert len(payload["processes"]) == 3 and not list(tmp_path.glob("many_names.partial*"))
+    assert json.loads((tmp_path / "many_names.json").read_text())["runs"] == payload["runs"]
+    (tmp_path / "many_names.partial-3.json").write_text(json.dumps({**partial, "settings": settings}))
+    (tmp_path / "many_names.partial-4.json").write_text(json.dumps({**partial, "settings": {**settings, "many_lr": 1.0}}))
+    with pytest.raises(SystemExit, match="many_lr"):
+        many_names.merge(many_names.make_parser().parse_args(["--merge"]))
+
+
 def test_idia_diagnostics_measure_collapse_and_residual_direction(bench, monkeypatch):
     import torch.nn.functional as F
 
