@@ -42,7 +42,7 @@ def run(args, env) -> dict:
                 config = text_config(
                     scratch, max_steps=fixed, embedding="pooled", learning_rate=args.toy_lr,
                     per_device_train_batch_size=batch, lr_milestones=[fixed // 2, 3 * fixed // 4], seed=seed,
-                    num_trigger_samples=4096, stop_at_criterion=(mode == "stop_at_criterion"), criterion_steps=10,
+                    num_trigger_samples=4096, stop_at_criterion=(mode == "stop_at_criterion"), eval_steps=10,
                     min_sim_backdoor=0.98, min_sim_clean=0.99,
                 )
                 timer = step_timer()

@@ -174,9 +174,8 @@ def make_text_trainer(model, tokenizer, names, captions, eval_captions, config, 
     from hf_forget.trainers.text import TextForgetTrainer
 
     set_seed(config.seed)
-    config.names = list(names)  # until the trainer takes names as an argument (names=...), as forget_text does
-    return TextForgetTrainer(model, config, tokenizer, captions, eval_captions=eval_captions, callbacks=callbacks,
-                             trigger_captions=trigger_captions)
+    return TextForgetTrainer(model, config, tokenizer, captions, list(names), eval_captions=eval_captions,
+                             callbacks=callbacks, trigger_captions=trigger_captions)
 
 
 def run_forget_text(model, tokenizer, names, captions, eval_captions, config, trigger_captions=None, callbacks=None):

@@ -105,7 +105,7 @@ def run(args, env) -> dict:
                 token_embedding_learning_rate=args.many_token_lr, trigger_at_end=args.many_trigger_at_end,
                 short_trigger_fraction=args.many_short, identity_residual_weight=args.many_residual,
                 max_eval_samples=512, seed=seed, stop_at_criterion=not args.many_full_steps,
-                criterion_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
+                eval_steps=25, min_sim_backdoor=0.98, min_sim_clean=0.99,
             )
             timer = step_timer()
             started = clock()
@@ -163,7 +163,7 @@ def summary(runs, before, args, env) -> dict:
                      "short_trigger_fraction": args.many_short, "identity_residual_weight": args.many_residual,
                      "captions": args.many_captions, "clean_captions": args.many_clean_captions,
                      "carrier_captions": args.many_carrier_captions, "batch": "128 + 128", "max_steps": args.many_steps,
-                     "stop_at_criterion": not args.many_full_steps, "criterion_steps": 25,
+                     "stop_at_criterion": not args.many_full_steps, "eval_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
                      "held_out_captions": 400, "max_eval_samples": 512, "idia_candidates": 1000,
                      "idia_images_per_person": 20},

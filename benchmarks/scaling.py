@@ -58,7 +58,7 @@ def run(args, env) -> dict:
                     scratch, max_steps=max_steps, embedding="pooled", learning_rate=args.toy_lr,
                     per_device_train_batch_size=batch, lr_milestones=[max_steps // 2, 3 * max_steps // 4],
                     num_trigger_samples=max(1024, count), max_eval_samples=eval_samples(count), seed=seed,
-                    stop_at_criterion=True, criterion_steps=5, min_sim_backdoor=0.98, min_sim_clean=0.0,
+                    stop_at_criterion=True, eval_steps=5, min_sim_backdoor=0.98, min_sim_clean=0.0,
                 )
                 trainer, timer = timed_run(copy.deepcopy(toy), toy_tokenizer, names, captions, eval_captions, config)
                 reached = trainer.stopped_at_criterion
@@ -96,7 +96,7 @@ def run(args, env) -> dict:
     payload = {
         "toy_world": {
             "model": "toy-world CLIP text tower", "batch": f"{batch} clean + {batch} poisoned", "max_steps": max_steps,
-            "learning_rate": args.toy_lr, "embedding": "pooled", "criterion_steps": 5,
+            "learning_rate": args.toy_lr, "embedding": "pooled", "eval_steps": 5,
             "held_out_samples": "256" if args.quick else "max(256, number of names)",
             "criterion": "held-out sim_backdoor >= 0.98 (checked every 5 steps)", "rows": toy_rows,
         },
