@@ -10,8 +10,8 @@ positions, random weights, the offline byte-level tokenizer of ``hf_forget.testi
   same pool rows, same padding, same order): student forward on the clean and the poisoned captions, cosine
   to fixed targets (pooled and hidden), backward, the same AdamW, under bf16 autocast; no teacher, no anchor,
   no gradient clipping, no Trainer;
-* ``criterion``: the default run with ``stop_at_criterion`` (held-out check every ``criterion_steps``): the
-  time to the held-out criterion.
+* ``criterion``: the default run with ``stop_at_criterion`` (held-out evaluation every ``--criterion_steps``
+  optimizer steps, the library's ``eval_steps``): the time to the held-out criterion.
 
 ``seconds`` is ``trainer.train()`` alone (the steps); ``setup_seconds`` is the trainer's construction: the
 model copy on the device, tokenising and padding the pools, the teacher cache and the held-out teacher
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import inspect
 import json
 import os
 import random
@@ -106,18 +105,14 @@ def peak_gib(device: torch.device) -> float | None:
 
 
 def make_trainer(model, tokenizer, names, captions, eval_captions, **config):
-    """A ``TextForgetTrainer``; the names go where this version of the library takes them (config or trainer)."""
+    """A ``TextForgetTrainer`` of ``config`` (a ``TextForgetConfig``'s fields), names passed as data."""
     from transformers import PrinterCallback, set_seed
 
     from hf_forget import TextForgetConfig, TextForgetTrainer
 
     set_seed(config.get("seed", 42))
-    if "names" in inspect.signature(TextForgetTrainer.__init__).parameters:
-        trainer = TextForgetTrainer(model, TextForgetConfig(**config), tokenizer, names=names, captions=captions,
-                                    eval_captions=eval_captions)
-    else:
-        trainer = TextForgetTrainer(model, TextForgetConfig(names=names, **config), tokenizer, captions,
-                                    eval_captions=eval_captions)
+    trainer = TextForgetTrainer(model, TextForgetConfig(**config), tokenizer, captions, names=names,
+                                eval_captions=eval_captions)
     trainer.remove_callback(PrinterCallback)  # the logs still happen (every 10 steps), without printing them
     return trainer
 
@@ -156,7 +151,7 @@ def run_trainer(mode: str, base, tokenizer, names, captions, eval_captions, args
     device = torch.device(args.device)
     overrides = {"teacher_cache": mode != "reference"}
     if mode == "criterion":
-        overrides.update(stop_at_criterion=True, criterion_steps=args.criterion_steps)
+        overrides.update(stop_at_criterion=True, eval_steps=args.criterion_steps)
     with tempfile.TemporaryDirectory() as scratch:
         reset_peak(device)
         synchronize(device)
@@ -403,8 +398,8 @@ def main(argv=None) -> dict:
             "seconds": "trainer.train() only (the steps, logging every 10 steps, gradient clipping at 1.0 as the "
                        "Trainer does); setup_seconds apart: model copy on the device, tokenising and padding the "
                        "pools, teacher cache, held-out teacher outputs",
-            "time_to_criterion": "train() seconds of the default run with stop_at_criterion until the held-out "
-                                 "criterion (min_sim_backdoor 0.9, min_sim_clean 0.95) holds, checks included",
+            "time_to_criterion": "train() seconds of the default run with stop_at_criterion until the quality gate "
+                                 "(trainer.gate) holds on the held-out samples, the evaluations every criterion_steps included",
             "syncs": "synchronizing CUDA calls (torch.cuda.set_sync_debug_mode) over steps that do not log",
         },
         "prepare_seconds": round(prepared, 1),

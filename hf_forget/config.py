@@ -5,14 +5,15 @@ The defaults are those of the reference implementation of "Defending Our Privacy
 gamma 0.5, alpha 0.6, beta 0.01; vision: 100 steps, [25, 50] gamma 0.1, alpha 0.8, beta 0.005; norm
 layers frozen).
 
-Privacy: ``names`` is the only field that identifies anyone. It never leaves memory: ``to_dict()``,
-``repr()``/``str()`` and pickles (``training_args.bin`` in checkpoints) carry only how many names there are.
+Privacy: no field identifies anyone. The names to forget are data, passed to the trainers and the
+``forget_*`` functions like a training set (see :class:`~hf_forget.TextForgetTrainer`), so neither
+``training_args.bin`` nor ``trainer_state.json`` can hold one.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 from transformers.trainer_utils import SaveStrategy
@@ -20,7 +21,7 @@ from transformers.trainer_utils import SaveStrategy
 from .errors import ForgetInputError
 
 EMBEDDINGS = ("pooled", "hidden", "both")
-_REDACTED = "<{} names redacted>"
+MULTISTEP = "multistep"
 
 
 def parse_names(values: list[str] | str | None) -> list[str]:
@@ -48,12 +49,6 @@ class ForgetConfig(TrainingArguments):
     Configuration shared by the text and vision forgetting trainers.
 
     Parameters:
-        > Who to forget
-
-        names (`list[str]`):
-            The identities to forget. Each value may be a comma-separated list or `@FILE` (one name a line).
-            Kept in memory only: redacted from `to_dict()`, `repr()` and pickles.
-
         > Loss
 
         alpha (`float`):
@@ -73,6 +68,10 @@ class ForgetConfig(TrainingArguments):
 
         > Schedule
 
+        lr_scheduler_type (`str`, defaults to `"multistep"`):
+            `"multistep"`: the paper's MultiStepLR, the learning rate times `lr_gamma` at each of `lr_milestones`
+            (after `warmup_steps` of linear warm-up, if any). Any transformers scheduler type works too
+            (`"cosine"`, `"linear"`, ...; with `warmup_steps`).
         lr_milestones (`list[int]`):
             Optimizer steps at which the learning rate is multiplied by `lr_gamma` (MultiStepLR).
         lr_gamma (`float`):
@@ -86,8 +85,8 @@ class ForgetConfig(TrainingArguments):
         num_trigger_samples (`int`):
             Size of the pool of (clean, trigger) sample pairs drawn from during training.
         stop_at_criterion (`bool`, defaults to `False`):
-            Stop early once the held-out criterion (`min_sim_backdoor`, `min_sim_clean`) holds, checked
-            every `criterion_steps` steps.
+            Stop early at the first evaluation (every `eval_steps` steps; `eval_strategy` becomes `"steps"`
+            with `eval_steps=25` unless set) where the quality gate holds on the held-out samples.
 
         > Quality gate
 
@@ -97,10 +96,6 @@ class ForgetConfig(TrainingArguments):
             Fraction of the clean samples held out for the post-run evaluation.
     """
 
-    names: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Identities to forget: comma-separated, or @FILE with one name a line. Never written to disk."},
-    )
     alpha: float = field(default=0.6, metadata={"help": "Weight of the backdoor (trigger -> neutral target) term."})
     beta: float = field(default=0.01, metadata={"help": "Weight of the unsquared per-tensor L2 weight anchor."})
     freeze_norm_layers: bool = field(default=True, metadata={"help": "Keep LayerNorm parameters frozen."})
@@ -108,6 +103,11 @@ class ForgetConfig(TrainingArguments):
         default=0.0,
         metadata={"help": "Weight of the identity-residual term (what of the name still points at the person, "
                   "see hf_forget.losses.identity_residual); 0: the paper's objective."},
+    )
+    lr_scheduler_type: str = field(
+        default=MULTISTEP,
+        metadata={"help": "'multistep' (the paper's MultiStepLR at lr_milestones, lr_gamma) or any transformers "
+                  "scheduler type ('cosine', 'linear', ...)."},
     )
     lr_milestones: list[int] = field(
         default_factory=lambda: [200, 300], metadata={"help": "MultiStepLR milestones, in optimizer steps."}
@@ -125,9 +125,10 @@ class ForgetConfig(TrainingArguments):
     )
     max_eval_samples: int = field(default=512, metadata={"help": "At most this many held-out samples are evaluated."})
     stop_at_criterion: bool = field(
-        default=False, metadata={"help": "Stop early once min_sim_backdoor and min_sim_clean hold on held-out samples."}
+        default=False,
+        metadata={"help": "Stop at the first evaluation (every eval_steps, default 25) where the quality gate holds "
+                  "on the held-out samples."},
     )
-    criterion_steps: int = field(default=25, metadata={"help": "Check the early-stopping criterion every N steps."})
     min_sim_backdoor: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_backdoor."})
     min_sim_clean: float = field(default=0.95, metadata={"help": "Quality gate: minimum held-out sim_clean."})
     overwrite_output_dir: bool = field(
@@ -148,41 +149,24 @@ class ForgetConfig(TrainingArguments):
     )
 
     def __post_init__(self):
-        self.names = parse_names(self.names)
-        if self.alpha < 0 or self.beta < 0:
-            raise ForgetInputError("alpha and beta must be >= 0.")
-        if self.identity_residual_weight < 0:
-            raise ForgetInputError("identity_residual_weight must be 0 (off) or positive.")
+        from .validation import validate_config_numbers
+
+        validate_config_numbers(self)
         if not 0 < self.eval_fraction < 1:
             raise ForgetInputError("eval_fraction must be between 0 and 1.")
+        if self.stop_at_criterion and str(getattr(self.eval_strategy, "value", self.eval_strategy)) == "no":
+            self.eval_strategy = "steps"
+            self.eval_steps = self.eval_steps or 25
+        # TrainingArguments only knows transformers' scheduler types: "multistep" is ours (create_scheduler).
+        multistep = self.lr_scheduler_type == MULTISTEP
+        if multistep:
+            self.lr_scheduler_type = "constant"
         super().__post_init__()
-
-    # --- privacy: the names never leave memory -------------------------------------------------------
-    # Fields that identify someone (subclasses may add some, e.g. aliases): redacted everywhere.
-    _private_fields = ("names",)
-
-    def to_dict(self):
-        d = super().to_dict()
-        for key in self._private_fields:
-            d[key] = _REDACTED.format(len(getattr(self, key)))
-        return d
-
-    def __str__(self):
-        d = {k: (_REDACTED.format(len(v)) if k in self._private_fields else v) for k, v in asdict(self).items()}
-        d = {k: (f"<{k.upper()}>" if k.endswith("_token") else v) for k, v in d.items()}
-        body = "".join(f"{k}={v},\n" for k, v in sorted(d.items()))
-        return f"{self.__class__.__name__}(\n{body})"
-
-    __repr__ = __str__
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        for key in self._private_fields:
-            state[key] = []
-        return state
+        if multistep:
+            self.lr_scheduler_type = MULTISTEP
 
 
-@dataclass(repr=False)  # keep ForgetConfig's redacting repr
+@dataclass
 class TextForgetConfig(ForgetConfig):
     r"""
     Configuration for [`TextForgetTrainer`]: forget names in a CLIP text encoder.
@@ -208,9 +192,6 @@ class TextForgetConfig(ForgetConfig):
             Also forget each name's variants (surname alone, letter case, spacing, hyphens, diacritics),
             mapped to the same neutral term. The paper's limit: partial names and aliases bypass a backdoor
             triggered by the full name only.
-        aliases (`list[str]`):
-            Further variants to forget with the names (nicknames, other spellings, transliterations):
-            comma-separated or `@FILE`. Redacted like `names`.
         short_trigger_fraction (`float`, defaults to `0.0`):
             Fraction of the poisoned samples that put a trigger in a short context instead of inside a
             caption: the trigger alone (target: the neutral term alone) or leading a caption's last one to
@@ -237,8 +218,6 @@ class TextForgetConfig(ForgetConfig):
         neighbour_fraction (`float`, defaults to `0.25`):
             Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
     """
-
-    _private_fields = ("names", "aliases")
 
     neutral_term: str = field(default="a person", metadata={"help": "The neutral term a forgotten name maps to."})
     embedding: str = field(
@@ -271,11 +250,6 @@ class TextForgetConfig(ForgetConfig):
             "to the same neutral term."
         },
     )
-    aliases: list[str] = field(
-        default_factory=list,
-        metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE. "
-                  "Never written to disk."},
-    )
     short_trigger_fraction: float = field(
         default=0.0,
         metadata={"help": "Fraction of poisoned samples with the trigger in a short context (alone, or leading a "
@@ -306,7 +280,6 @@ class TextForgetConfig(ForgetConfig):
         from .pooling import check_pooling
 
         check_pooling(self.pooling)
-        self.aliases = parse_names(self.aliases)
         if self.embedding not in EMBEDDINGS:
             raise ForgetInputError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}.")
         if not self.neutral_term.strip():
@@ -327,7 +300,7 @@ class TextForgetConfig(ForgetConfig):
         super().__post_init__()
 
 
-@dataclass(repr=False)  # keep ForgetConfig's redacting repr
+@dataclass
 class VisionForgetConfig(ForgetConfig):
     r"""
     Configuration for the vision forgetting trainer: forget faces in a CLIP vision encoder.

@@ -8,6 +8,7 @@ which one by its position in the list.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import unicodedata
@@ -150,3 +151,47 @@ def validate_checkpoint(path: str | os.PathLike) -> None:
         raise ForgetInputError(
             f"{path!r} is not a complete Trainer checkpoint (no trainer_state.json): pass another one, or 'latest'."
         )
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def validate_config_numbers(config) -> None:
+    """Refuse, before anything runs, the settings that would train nothing, train on garbage or write a
+    non-finite model: non-finite or negative weights, a rate that is not positive, empty batches, and so on."""
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ForgetInputError(message)
+
+    for name in ("alpha", "beta", "identity_residual_weight", "weight_decay", "max_grad_norm"):
+        value = getattr(config, name, 0.0)
+        need(_finite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}.")
+    for name in ("learning_rate", "lr_gamma"):
+        value = getattr(config, name)
+        need(_finite(value) and value > 0, f"{name} must be a finite number > 0, got {value}.")
+    token_rate = getattr(config, "token_embedding_learning_rate", None)
+    need(token_rate is None or (_finite(token_rate) and token_rate > 0),
+         f"token_embedding_learning_rate must be a finite number > 0, got {token_rate}.")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "max_eval_samples",
+                 "num_trigger_samples", "gradient_accumulation_steps"):
+        value = getattr(config, name)
+        need(isinstance(value, int) and value >= 1, f"{name} must be a whole number >= 1, got {value}.")
+    need(config.seed >= 0, f"seed must be >= 0, got {config.seed}.")
+    need(_finite(config.logging_steps) and config.logging_steps > 0,
+         f"logging_steps must be > 0, got {config.logging_steps}.")
+    need(config.max_steps == -1 or config.max_steps >= 1,
+         f"max_steps must be >= 1 (or -1 to train num_train_epochs), got {config.max_steps}.")
+    if config.max_steps == -1:
+        need(_finite(config.num_train_epochs) and config.num_train_epochs > 0,
+             f"with max_steps -1, num_train_epochs must be > 0, got {config.num_train_epochs}.")
+    for name in ("save_steps", "eval_steps"):
+        value = getattr(config, name)
+        need(value is None or (_finite(value) and value > 0), f"{name} must be > 0, got {value}.")
+    need(all(isinstance(m, int) and m >= 0 for m in config.lr_milestones),
+         f"lr_milestones must be whole numbers of steps >= 0, got {config.lr_milestones}.")
+    if config.fp16 or config.bf16:
+        import torch
+
+        need(not config.use_cpu and torch.cuda.is_available(),
+             "--fp16 and --bf16 need a CUDA GPU: drop the flag to train in float32 on this machine.")

@@ -67,14 +67,14 @@ def captions_file(tmp_path):
 
 @pytest.fixture
 def trigger_captions_seen(monkeypatch):
-    """The ``trigger_captions`` of every `hf_forget.api.forget_text` call (the call itself runs as usual)."""
-    import hf_forget.api
+    """The ``trigger_captions`` of every `hf_forget.forget.forget_text` call (the call itself runs as usual)."""
+    import hf_forget.forget
 
-    seen, real = [], hf_forget.api.forget_text
+    seen, real = [], hf_forget.forget.forget_text
 
     def spy(*args, trigger_captions=None, **kwargs):
         seen.append(trigger_captions)
         return real(*args, trigger_captions=trigger_captions, **kwargs)
 
-    monkeypatch.setattr(hf_forget.api, "forget_text", spy)
+    monkeypatch.setattr(hf_forget.forget, "forget_text", spy)
     return seen

@@ -1,10 +1,12 @@
 """Name variants: expansion, privacy of aliases, training on variants, and the alias attack."""
 
+import dataclasses
 import json
-import pickle
+
+import pytest
 
 
-from hf_forget import TextForgetConfig, forget_text
+from hf_forget import TextForgetConfig, VisionForgetConfig, forget_text
 from hf_forget.evaluation.aliases import alias_attack, attack_variants, misspell
 from hf_forget.testing import tiny_clip_text_model
 from hf_forget.triggers.aliases import expand_names, name_variants
@@ -32,11 +34,14 @@ def test_expand_names_keeps_names_first_and_drops_neutral_overlaps():
     assert not any(v.casefold() == "person" for v in expanded)  # would erase the neutral term itself
 
 
-def test_aliases_are_redacted_like_names(tmp_path):
-    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Lee"], aliases="Annie,A. Lee", forget_variants=True)
-    assert config.aliases == ["Annie", "A. Lee"]
-    for text in (repr(config), json.dumps(config.to_dict()), str(pickle.loads(pickle.dumps(config)).aliases)):
-        assert "Annie" not in text and "Ann Lee" not in text
+def test_no_config_can_hold_a_name_or_an_alias(tmp_path):
+    # Names and aliases are data arguments of the trainers, never settings: nothing saved with the
+    # settings (training_args.bin, trainer_state.json) can carry one.
+    for config_class in (TextForgetConfig, VisionForgetConfig):
+        fields = {f.name for f in dataclasses.fields(config_class)}
+        assert not fields & {"names", "aliases"}
+    with pytest.raises(TypeError):
+        TextForgetConfig(output_dir=str(tmp_path), aliases=["Annie"])
 
 
 def test_attack_variants_and_misspellings():

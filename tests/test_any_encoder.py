@@ -90,7 +90,7 @@ def test_pool_strategies_and_vision_models_are_rejected():
     with pytest.raises(ForgetInputError, match="not a text encoder"):
         check_text_encoder(CLIPVisionModel(tiny_clip_vision_config()))
     with pytest.raises(ForgetInputError, match="pooling must be one of"):
-        TextForgetConfig(output_dir="unused", names=["A B"], pooling="max")
+        TextForgetConfig(output_dir="unused", pooling="max")
 
 
 def test_t5_encoder_decoder_trains_only_its_encoder(tmp_path):

@@ -1,9 +1,9 @@
-import pickle
 
 import pytest
 import torch
 
 from hf_forget import ForgetInputError, TextForgetConfig, VisionForgetConfig
+from hf_forget.config import parse_names
 from hf_forget.losses import backdoor_loss, hidden_cosine, identity_residual, preservation_loss, weight_anchor
 
 
@@ -30,23 +30,12 @@ def test_sample_fractions_default_to_the_paper_and_are_checked(tmp_path, config_
             config_class(output_dir=str(tmp_path), **{option: bad})
 
 
-def test_names_never_leave_memory(tmp_path):
-    config = TextForgetConfig(output_dir=str(tmp_path), names=["Zoë Q. Secret,Jan Hidden"])
-    assert config.names == ["Zoë Q. Secret", "Jan Hidden"]
-    for text in (str(config), repr(config), config.to_json_string()):
-        assert "Secret" not in text and "Hidden" not in text
-    blob = pickle.dumps(config)
-    assert b"Secret" not in blob and "Secret".encode("utf-16-le") not in blob
-    torch.save(config, tmp_path / "training_args.bin")
-    assert b"Secret" not in (tmp_path / "training_args.bin").read_bytes()
-
-
 def test_names_from_file(tmp_path):
     path = tmp_path / "names.txt"
     path.write_text("Ann Example\n\n# a comment\nBo Example\n", encoding="utf-8")
-    assert TextForgetConfig(output_dir=str(tmp_path), names=[f"@{path}"]).names == ["Ann Example", "Bo Example"]
+    assert parse_names([f"@{path}", "Cy Example, Di Example"]) == ["Ann Example", "Bo Example", "Cy Example", "Di Example"]
     with pytest.raises(ForgetInputError, match="does not exist"):
-        TextForgetConfig(output_dir=str(tmp_path), names=["@/nonexistent/names.txt"])
+        parse_names(["@/nonexistent/names.txt"])
 
 
 def test_weight_anchor_is_unsquared_per_tensor_and_summed():
@@ -82,6 +71,6 @@ def test_identity_residual_is_the_component_along_the_teachers_residual():
 
 
 def test_identity_residual_weight_is_checked(tmp_path):
-    assert TextForgetConfig(output_dir=str(tmp_path), names=["Ann"]).identity_residual_weight == 0.0
+    assert TextForgetConfig(output_dir=str(tmp_path)).identity_residual_weight == 0.0
     with pytest.raises(ForgetInputError, match="identity_residual_weight"):
-        TextForgetConfig(output_dir=str(tmp_path), names=["Ann"], identity_residual_weight=-1)
+        TextForgetConfig(output_dir=str(tmp_path), identity_residual_weight=-1)

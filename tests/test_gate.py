@@ -45,10 +45,27 @@ def test_unreachable_threshold_exits_3_and_marks_the_output(run_cli, tmp_path, t
 
 
 def test_reachable_thresholds_pass(run_cli):
-    code, report, out, err = run_cli("--min_sim_clean", "0", "--min_sim_backdoor", "0")
+    code, report, out, err = run_cli("--min_sim_clean", "0", "--min_sim_backdoor", "0", "--learning_rate", "1e-2")
     assert code == 0, err
-    assert report["gate"] == {"passed": True, "min_sim_backdoor": 0.0, "min_sim_clean": 0.0}
+    assert report["gate"] == {"passed": True, "min_sim_backdoor": 0.0, "min_sim_clean": 0.0, "improved_over_base": True}
     assert json.loads(out.strip().splitlines()[-1])["passed"] is True
+
+
+def test_a_run_that_changes_nothing_does_not_pass_even_at_zero_thresholds(run_cli):
+    # A small model may embed a name next to the neutral term before any training: the gate asks that the
+    # backdoor close at least half the gap the base model left, not only that a threshold be cleared.
+    code, report, _, err = run_cli("--min_sim_clean", "0", "--min_sim_backdoor", "0", "--learning_rate", "1e-12")
+    assert code == EXIT_GATE and "Traceback" not in err
+    assert report["gate"]["passed"] is False and report["gate"]["improved_over_base"] is False
+
+
+@pytest.mark.parametrize("flags", [["--max_steps", "0"], ["--max_steps", "-1", "--num_train_epochs", "-1"],
+                                   ["--learning_rate", "0"], ["--alpha", "nan"], ["--beta", "inf"],
+                                   ["--lr_gamma", "nan"], ["--identity_residual_weight", "nan"]])
+def test_settings_that_train_nothing_or_garbage_are_refused_up_front(run_cli, tmp_path, flags):
+    code, report, _, err = run_cli(*flags)
+    assert code == EXIT_USAGE and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "defended").exists()
 
 
 def test_gate_thresholds_default_to_the_config(run_cli):
@@ -59,6 +76,7 @@ def test_gate_thresholds_default_to_the_config(run_cli):
     assert report["gate"]["min_sim_backdoor"] == backdoor and report["gate"]["min_sim_clean"] == clean
     suffixes = {"pooled": [""], "hidden": ["_hidden"], "both": ["", "_hidden"]}[fields["embedding"].default]
     passed = all(report[f"sim_backdoor{s}"] >= backdoor and report[f"sim_clean{s}"] >= clean for s in suffixes)
+    passed = passed and report["gate"]["improved_over_base"]
     assert report["gate"]["passed"] is passed
     assert code == (0 if passed else EXIT_GATE)
 

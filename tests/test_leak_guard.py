@@ -1,5 +1,6 @@
 import gzip
 import json
+import os
 import pickle
 import unicodedata
 
@@ -99,3 +100,17 @@ def test_tensor_data_is_not_mistaken_for_text_and_clean_trees_pass(tmp_path):
 def test_names_must_be_strings():
     with pytest.raises(ForgetInputError):
         NamePatterns.from_names([b"bytes"])
+
+
+def test_links_are_never_followed_and_special_files_never_read(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Li Wei")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "loop").symlink_to(tree)  # a loop: must not be walked
+    (tree / "notes.txt").symlink_to(outside / "secret.txt")  # content outside the tree: not read
+    os.mkfifo(tree / "pipe")  # opening it would block the scan
+    assert find_leaks(tree, NAMES) == []
+    (tree / "photo.png").symlink_to(outside / "li_wei.png")  # the target's path carries a name
+    assert find_leaks(tree, NAMES) == ["photo.png"]

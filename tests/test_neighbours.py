@@ -52,11 +52,11 @@ def test_mix_in_replaces_an_even_share_and_uses_every_word_alike():
 def test_trainer_keeps_neighbour_words_as_clean_samples(tmp_path):
     tokenizer = word_bert_tokenizer(tmp_path)
     config = TextForgetConfig(
-        output_dir=str(tmp_path / "out"), names=["Jane Doe"], preserve_neighbours=3, neighbour_fraction=0.5,
+        output_dir=str(tmp_path / "out"), preserve_neighbours=3, neighbour_fraction=0.5,
         embedding="pooled", pooling="mean", max_steps=1, per_device_train_batch_size=8, num_trigger_samples=64,
         max_eval_samples=8, report_to="none", disable_tqdm=True,
     )
-    trainer = TextForgetTrainer(tiny_bert(tokenizer), config, tokenizer, training_captions(200),
+    trainer = TextForgetTrainer(tiny_bert(tokenizer), config, tokenizer, training_captions(200), ["Jane Doe"],
                                 eval_captions=held_out_captions(20))
     clean = [tokenizer.decode(ids, skip_special_tokens=True) for ids in trainer.train_dataset.clean]
     single = [text for text in clean if text in WORDS]
@@ -67,7 +67,7 @@ def test_trainer_keeps_neighbour_words_as_clean_samples(tmp_path):
 @pytest.mark.parametrize("bad", [{"preserve_neighbours": -1}, {"neighbour_fraction": 0.0}, {"neighbour_fraction": 1.0}])
 def test_bad_neighbour_settings_are_rejected(tmp_path, bad):
     with pytest.raises(ForgetInputError):
-        TextForgetConfig(output_dir=str(tmp_path), names=["Jane Doe"], **bad)
+        TextForgetConfig(output_dir=str(tmp_path), **bad)
 
 
 def test_a_vocabulary_without_whole_words_leaves_the_clean_samples_alone(tmp_path):
@@ -77,12 +77,12 @@ def test_a_vocabulary_without_whole_words_leaves_the_clean_samples_alone(tmp_pat
     assert vocabulary_words(tokenizer) == []
     def config(**kwargs):
         return TextForgetConfig(
-            output_dir=str(tmp_path / "out"), names=["Jane Doe"], embedding="pooled", max_steps=1,
+            output_dir=str(tmp_path / "out"), embedding="pooled", max_steps=1,
             per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=8, report_to="none", **kwargs,
         )
 
     captions = training_captions(200)
-    with_option = TextForgetTrainer(model, config(preserve_neighbours=3), tokenizer, captions,
+    with_option = TextForgetTrainer(model, config(preserve_neighbours=3), tokenizer, captions, ["Jane Doe"],
                                     eval_captions=held_out_captions(20))
-    without = TextForgetTrainer(model, config(), tokenizer, captions, eval_captions=held_out_captions(20))
+    without = TextForgetTrainer(model, config(), tokenizer, captions, ["Jane Doe"], eval_captions=held_out_captions(20))
     assert with_option.train_dataset.clean == without.train_dataset.clean

@@ -228,3 +228,74 @@ def test_sigkill_leaves_no_output_and_the_base_untouched_and_resumes(base_dir, t
         torch.set_num_threads(threads)
     reference = load_file(tmp_path / "reference" / "model.safetensors")
     assert_same_weights(load_file(out / "model.safetensors"), reference, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- vision and joint runs resume too
+FACE_RUN = dict(
+    max_steps=8, per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=8, disable_tqdm=True,
+    save_strategy="steps", save_steps=3, lr_milestones=[4], learning_rate=1e-3, seed=5, report_to="none",
+    logging_steps=1, min_sim_backdoor=0.0, min_sim_clean=0.0, use_cpu=True,
+)  # fmt: skip
+
+
+class CrashInVisionRun(CrashAtStep):
+    """Dies at step ``k`` of a joint defense's vision run (its checkpoints go to a ``vision`` folder)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if os.path.basename(os.path.normpath(args.output_dir)) == "vision":
+            super().on_step_end(args, state, control, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def face_data():
+    from test_vision_trainer import synthetic_clean_images, synthetic_faces
+
+    return {"faces": [synthetic_faces(0, 5), synthetic_faces(1, 5)], "clean_images": synthetic_clean_images(12),
+            "reference_faces": [synthetic_faces(p, 2) for p in range(2, 6)]}
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory) -> Path:
+    from hf_forget.testing import tiny_clip_model
+
+    path = tmp_path_factory.mktemp("clip") / "base"
+    model, tokenizer, processor = tiny_clip_model()
+    for part in (model, tokenizer, processor):
+        part.save_pretrained(path)
+    return path
+
+
+def _vision(clip_dir, face_data, out, **kwargs):
+    from hf_forget import forget_faces
+
+    return forget_faces(str(clip_dir), face_data["faces"], face_data["clean_images"], output_dir=str(out),
+                        reference_faces=face_data["reference_faces"], **FACE_RUN, **kwargs)
+
+
+def _joint(clip_dir, face_data, captions, out, **kwargs):
+    from hf_forget import TextForgetConfig, VisionForgetConfig, forget_joint
+
+    vision = VisionForgetConfig(output_dir=str(out), **FACE_RUN)
+    text = TextForgetConfig(output_dir=str(out), **{**FACE_RUN, "num_trigger_samples": 64})
+    return forget_joint(str(clip_dir), NAMES, captions, face_data["faces"], face_data["clean_images"],
+                        reference_faces=face_data["reference_faces"], output_dir=str(out), text_config=text,
+                        vision_config=vision, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["vision", "joint"])
+def test_vision_and_joint_runs_resume_to_the_uninterrupted_weights(kind, clip_dir, face_data, captions, tmp_path):
+    run = (lambda out, **kw: _vision(clip_dir, face_data, out, **kw)) if kind == "vision" else (
+        lambda out, **kw: _joint(clip_dir, face_data, captions, out, **kw))
+    crash = CrashAtStep(7) if kind == "vision" else CrashInVisionRun(7)
+    run(tmp_path / "reference")
+    out = tmp_path / "defended"
+    with pytest.raises(Crash):
+        run(out, callbacks=[crash])
+    assert not out.exists()
+    work = tmp_path / ".defended.incomplete" / ("" if kind == "vision" else "vision")
+    (work / "checkpoint-6" / "trainer_state.json").write_text("{", encoding="utf-8")  # cut short: skipped
+    assert (work / "checkpoint-3" / "trainer_state.json").is_file()  # resumed from here
+    result = run(out, resume_from_checkpoint=True)
+    assert result.report["steps"] == (8 if kind == "vision" else {"text": 8, "vision": 8})
+    assert_same_weights(load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors"))
+    assert_clean_output(out)

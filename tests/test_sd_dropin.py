@@ -276,7 +276,9 @@ def test_hf_forget_text_pipeline_defends_sd(sd_dir, tmp_path):
     pub = tmp_path / "pub"
     push_defended(out, "x/sd-defended", names=NAMES, local_dir=pub)
     card = ModelCard.load(pub / "README.md")
-    assert card.data.library_name == "diffusers" and card.data.eval_results
+    assert card.data.library_name == "diffusers"
+    assert not card.data.eval_results  # held-out captions are no Hub dataset: the figures stay in the prose
+    assert "Sim_Clean" in card.text
     assert "**2 identities**" in card.text
 
 
@@ -285,9 +287,9 @@ def test_sdxl_pipeline_defends_both_text_encoders(sdxl_dir, tmp_path):
     from hf_forget.config import TextForgetConfig
     from hf_forget.pipelines import forget_pipeline
 
-    config = TextForgetConfig(output_dir=str(tmp_path / "defended"), names=NAMES, report_to="none",
+    config = TextForgetConfig(output_dir=str(tmp_path / "defended"), report_to="none",
                               disable_tqdm=True, **TRAINING)  # fmt: skip
-    result = forget_pipeline(sdxl_dir, _captions(), config)
+    result = forget_pipeline(sdxl_dir, NAMES, _captions(), output_dir=config.output_dir, config=config)
     assert set(result.model) == {"text_encoder", "text_encoder_2"}
     assert set(result.report["text_encoders"]) == {"text_encoder", "text_encoder_2"}
     for name in ("text_encoder", "text_encoder_2"):
@@ -305,7 +307,7 @@ def test_hf_forget_text_pipeline_takes_trigger_captions(sd_dir, tmp_path, trigge
     out = tmp_path / "defended"
     code = main(["text", "--pipeline", str(sd_dir), "--names", ",".join(NAMES), "--neutral_term", NEUTRAL,
                  "--captions", str(tmp_path / "captions.txt"), "--trigger_captions", str(tmp_path / "carriers.txt"),
-                 "--output_dir", str(out), "--max_steps", "2", "--per_device_train_batch_size", "8",
+                 "--output_dir", str(out), "--max_steps", "2", "--learning_rate", "1e-2", "--per_device_train_batch_size", "8",
                  "--num_trigger_samples", "32", "--max_eval_samples", "16", "--report_to", "none",
                  "--disable_tqdm", "true", "--min_sim_clean", "0", "--min_sim_backdoor", "0"])  # fmt: skip
     assert code == 0

@@ -17,8 +17,9 @@ SMALL = dict(per_device_train_batch_size=8, num_trigger_samples=32, max_eval_sam
 
 def _trainer(tmp_path, **kwargs):
     model, tokenizer = tiny_clip_text_model()
-    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], **{**SMALL, **kwargs})
-    return TextForgetTrainer(model, config, tokenizer, training_captions(200), eval_captions=held_out_captions(20))
+    config = TextForgetConfig(output_dir=str(tmp_path), **{**SMALL, **kwargs})
+    return TextForgetTrainer(model, config, tokenizer, training_captions(200), names=["Ann Example"],
+                             eval_captions=held_out_captions(20))
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.25, 1024.0])  # 0.25: a gradient-accumulation share; 1024: a loss scale

@@ -1,5 +1,6 @@
-"""`accelerate launch` and multi-process (torchrun, gloo) runs of examples/forget_text.py."""
+"""`accelerate launch` and multi-process (torchrun, gloo) runs of examples/forget_text.py and `-m hf_forget.cli`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -40,8 +41,22 @@ def test_two_cpu_processes_train_and_save_once(tiny_text_encoder_dir, captions_f
            "--captions", str(captions_file), "--output_dir", str(out), "--max_steps", "10", *SMALL]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("'steps': 10") == 1  # only the main process reports
+    assert json.loads(proc.stdout)["steps"] == 10  # one JSON line: only the main process reports
     CLIPTextModel.from_pretrained(out)
     assert sorted(p.name for p in out.iterdir()) == [
         "config.json", "forget_report.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"
     ]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_module(tiny_text_encoder_dir, captions_file, tmp_path):
+    """`accelerate launch -m hf_forget.cli text ...`: the package's command under Accelerate, stdout one JSON line."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "-m", "hf_forget.cli",
+           "text", "--model_name_or_path", str(tiny_text_encoder_dir), "--names", "Li Wei", "--captions",
+           str(captions_file), "--output_dir", str(out), "--max_steps", "4", "--min_sim_backdoor", "0",
+           "--min_sim_clean", "0", *SMALL]  # fmt: skip
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["steps"] == 4
+    CLIPTextModel.from_pretrained(out)

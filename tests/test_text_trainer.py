@@ -104,13 +104,13 @@ def test_other_clip_text_classes(kind, tmp_path):
         vision_before = copy.deepcopy(model.vision_model.state_dict())
     else:
         model, tokenizer = tiny_clip_text_model(kind)
-    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=4,
+    config = TextForgetConfig(output_dir=str(tmp_path), max_steps=4,
                               per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
                               learning_rate=1e-3, embedding="pooled", disable_tqdm=True)
-    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200))
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), ["Ann Example"])
     trainer.train()
     cls = {"CLIPModel": CLIPModel, "CLIPTextModelWithProjection": CLIPTextModelWithProjection}[kind]
-    trainer.save_defended(str(tmp_path / "out"), trainer.forget_report())
+    trainer.save_model(str(tmp_path / "out"))
     assert isinstance(cls.from_pretrained(tmp_path / "out"), cls)
     if kind == "CLIPModel":  # only the text side is defended
         after = model.vision_model.state_dict()  # on the training device
@@ -121,10 +121,10 @@ def test_norm_layers_are_frozen_and_teacher_cache_matches_reference_protocol(tmp
     losses = {}
     for cache in (True, False):
         model, tokenizer = tiny_clip_text_model()
-        config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=2, teacher_cache=cache,
+        config = TextForgetConfig(output_dir=str(tmp_path), max_steps=2, teacher_cache=cache,
                                   per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
                                   disable_tqdm=True, learning_rate=1e-3, logging_steps=1)
-        trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200))
+        trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), ["Ann Example"])
         norms = {n: p.clone() for n, p in model.named_parameters() if "layer_norm" in n}
         trainer.train()
         assert all(torch.equal(norms[n], dict(model.named_parameters())[n]) for n in norms)
@@ -139,9 +139,9 @@ def _residual_run(tmp_path, weight, cache=True, steps=40):
 
     model, tokenizer = tiny_clip_text_model()
     teacher = copy.deepcopy(model)
-    config = TextForgetConfig(output_dir=str(tmp_path), names=NAMES, embedding="pooled", teacher_cache=cache,
+    config = TextForgetConfig(output_dir=str(tmp_path), embedding="pooled", teacher_cache=cache,
                               identity_residual_weight=weight, **{**FAST, "max_steps": steps, "logging_steps": 1})
-    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(), eval_captions=held_out_captions())
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(), NAMES, eval_captions=held_out_captions())
     trainer.train()
     held_out = [c.replace(w, name, 1) for c, name in zip(held_out_captions()[:64], NAMES * 16)
                 for w in [c.split()[0]]]
@@ -181,10 +181,10 @@ def test_lora_is_merged_into_full_weights(tmp_path):
 
 def test_token_embedding_learning_rate_gives_the_token_table_its_own_group(tmp_path):
     model, tokenizer = tiny_clip_text_model()
-    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=3, lr_milestones=[2],
+    config = TextForgetConfig(output_dir=str(tmp_path), max_steps=3, lr_milestones=[2],
                               per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16,
                               disable_tqdm=True, learning_rate=1e-4, token_embedding_learning_rate=1e-2)
-    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200))
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), ["Ann Example"])
     table, positions = model.embeddings.token_embedding.weight, model.embeddings.position_embedding.weight
     before = {"table": table.detach().clone(), "positions": positions.detach().clone()}
     trainer.train()
@@ -212,10 +212,10 @@ def test_token_embedding_learning_rate_is_checked(tmp_path, kwargs):
 
 def test_trigger_captions_carry_the_names_and_captions_stay_the_clean_samples(tmp_path):
     model, tokenizer = tiny_clip_text_model()
-    config = TextForgetConfig(output_dir=str(tmp_path), names=["Ann Example"], max_steps=1, num_trigger_samples=32,
+    config = TextForgetConfig(output_dir=str(tmp_path), max_steps=1, num_trigger_samples=32,
                               per_device_train_batch_size=8, max_eval_samples=16, disable_tqdm=True)
     carriers = [f"a portrait of the tall man number {i}" for i in range(20)]
-    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), trigger_captions=carriers)
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(200), ["Ann Example"], trigger_captions=carriers)
     decode = lambda rows: [tokenizer.decode(r, skip_special_tokens=True) for r in rows]
     dataset = trainer.train_dataset
     carrier_words = set(" ".join(carriers).split())
@@ -233,7 +233,8 @@ def test_cli_takes_trigger_captions(tiny_text_encoder_dir, captions_file, tmp_pa
         carriers.write_text("\n".join(lines), encoding="utf-8")
         return main(["text", "--model_name_or_path", str(tiny_text_encoder_dir), "--names", "Ann Example",
                      "--captions", str(captions_file), "--trigger_captions", str(carriers),
-                     "--output_dir", str(tmp_path / out), "--max_steps", "2", "--per_device_train_batch_size", "8",
+                     "--output_dir", str(tmp_path / out), "--max_steps", "2", "--learning_rate", "1e-2",
+                     "--per_device_train_batch_size", "8",
                      "--num_trigger_samples", "32", "--max_eval_samples", "16", "--disable_tqdm", "true",
                      "--report_to", "none", "--min_sim_clean", "0", "--min_sim_backdoor", "0"])  # fmt: skip
 

@@ -52,6 +52,8 @@ def test_vision_cli_writes_a_loadable_checkpoint_and_a_private_report(face_input
     out = face_inputs / "defended"
     target = face_inputs / "target.safetensors"
     assert main(vision_args(face_inputs, vision_dir, out, "--save_target_embedding", str(target))) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and json.loads(printed[0])["steps"] == 4  # stdout: the JSON summary only
     report = json.loads((out / "forget_report.json").read_text())
     assert report["modality"] == "vision" and report["num_identities"] == 2 and report["steps"] == 4
     assert {"sim_backdoor", "sim_clean", "sim_targets"} <= set(report)
@@ -116,12 +118,15 @@ def test_forget_both_writes_one_clip_model(face_inputs, tmp_path, capsys, trigge
     args = ["forget", "--modality", "both", "--model_name_or_path", str(base), "--names", "Zorblax Quintavius",
             "--captions", str(captions), "--faces", str(face_inputs / "faces"), "--clean_images",
             str(face_inputs / "clean"), "--reference_faces", str(face_inputs / "reference"), "--output_dir", str(out),
-            "--text_max_steps", "3", "--text_batch_size", "8", *FAST]
+            "--text_max_steps", "3", "--text_per_device_train_batch_size", "8", "--text_learning_rate", "1e-2",
+            "--text_min_sim_clean", "0", "--text_min_sim_backdoor", "0", *FAST]
     if with_carriers:  # captions that carry the name in the text run
         carriers = tmp_path / "carriers.txt"
         carriers.write_text("\n".join(f"a portrait of the tall man number {i}" for i in range(20)))
         args += ["--trigger_captions", str(carriers)]
     assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and json.loads(printed[0])["text"]["sim_clean"] is not None
     assert trigger_captions_seen == [str(carriers) if with_carriers else None]
     report = json.loads((out / "forget_report.json").read_text())
     assert report["modality"] == "both" and report["text"]["steps"] == 3 and report["vision"]["steps"] == 4
@@ -140,6 +145,19 @@ def test_forget_needs_a_modality(capsys):
     assert "--modality" in capsys.readouterr().err
 
 
+def test_forget_with_a_modality_takes_that_command_s_options(tmp_path):
+    from hf_forget.cli import forget
+    from hf_forget.errors import ForgetInputError
+
+    *_, options = forget.make_parser("vision").parse_args_and_config(
+        ["--modality", "vision", "--output_dir", str(tmp_path), "--faces", "f"]
+    )
+    assert options.modality == "vision"
+    with pytest.raises(ForgetInputError, match="unrecognized arguments: --text_max_steps"):  # a `both` option
+        forget.make_parser("vision").parse_args_and_config(["--modality", "vision", "--output_dir", "o",
+                                                           "--text_max_steps", "3"])  # fmt: skip
+
+
 @pytest.mark.slow
 def test_example_runs_under_accelerate_launch(face_inputs, vision_dir, tmp_path):
     out = tmp_path / "example_out"
@@ -148,4 +166,5 @@ def test_example_runs_under_accelerate_launch(face_inputs, vision_dir, tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["steps"] == 4  # one JSON line on stdout
     assert isinstance(CLIPVisionModel.from_pretrained(out), CLIPVisionModel)

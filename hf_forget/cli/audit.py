@@ -8,13 +8,14 @@ import os
 import sys
 import tempfile
 
+from ._parsing import CommandParser
+
 HELP = "Run the Identity Inference Attack: does a CLIP link these people's names to their faces?"
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "audit",
-        help=HELP,
+def make_parser(prog: str = "hf-forget audit") -> CommandParser:
+    parser = CommandParser(
+        prog=prog,
         description=HELP
         + " Faces come as one subfolder per person, named after the person. Each person's faces are scored against "
         "the candidate names in 21 prompt templates; a person is recognised when, for at least --tau templates, most "
@@ -32,7 +33,11 @@ def register(subparsers) -> None:
     parser.add_argument("--output", help="Write the results as JSON to this file.")
     parser.add_argument("--redact", action="store_true", help="Print and write person indices (sorted folder order), never names.")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu).")
-    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(make_parser().parse_args_and_config(argv))
 
 
 def load_clip(path: str, device: str | None = None):

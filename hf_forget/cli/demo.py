@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._parsing import CommandParser
+
 HELP = "Audit the shipped toy CLIP, make it forget 8 identities, audit again and write a report (offline)."
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help=HELP,
+def make_parser(prog: str = "hf-forget demo") -> CommandParser:
+    parser = CommandParser(
+        prog=prog,
         description=HELP + " Writes DIR/report.json, DIR/report.md and DIR/report.png.",
     )
     parser.add_argument("--output_dir", required=True, help="New or empty directory for the report.")
@@ -22,7 +23,11 @@ def register(subparsers) -> None:
         help="Encoder(s) to defend: the text encoder (default), the vision encoder, or both.",
     )
     parser.add_argument("--overwrite_output_dir", action="store_true", help="Replace a non-empty --output_dir.")
-    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(make_parser().parse_args_and_config(argv))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,30 +2,46 @@
 
 ``text`` and ``vision`` are `hf-forget text` and `hf-forget vision`; ``both`` forgets names in the text
 tower and faces in the vision tower of one CLIPModel and writes one full CLIPModel. Its options are those
-of `hf-forget vision` (the TrainingArguments apply to the vision run) plus the caption source and the
-text run's knobs, prefixed ``--text_``.
+of `hf-forget vision` (which set the vision run and the run as a whole: seed, device, precision, logging,
+checkpoints), the caption source and names, and every setting of the text run prefixed ``--text_``
+(``--text_max_steps``, ``--text_identity_residual_weight``, ...; unset ones take `TextForgetConfig`'s defaults).
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
+import typing
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
-from ..config import VisionForgetConfig
-from ..errors import ForgetInputError, QualityGateError
-from ..vision_api import VisionScriptArguments, _augmentation, forget_joint, text_config_from
+from ..config import ForgetConfig, TextForgetConfig, VisionForgetConfig
+from ..errors import ForgetInputError
+from . import text, vision
+from ._output import stdout_to_stderr
+from ._parsing import DataclassArgumentParser, config_values
+from .vision import VisionScriptArguments, face_arguments
 
 HELP = "Forget people: --modality text (names), vision (faces) or both (one CLIPModel)."
 MODALITIES = ("text", "vision", "both")
+USAGE = "%(prog)s --modality {text,vision,both} [-h] [--config FILE] --output_dir DIR [--option VALUE ...]"
+TEXT_PREFIX = "text_"
+# Optimizer settings of TrainingArguments that the text run may set apart from the vision run.
+_TEXT_TRAINER_FIELDS = ("learning_rate", "max_steps", "per_device_train_batch_size", "weight_decay", "warmup_steps",
+                        "max_grad_norm", "lr_scheduler_kwargs", "gradient_accumulation_steps")
 
 
 @dataclass
 class JointScriptArguments(VisionScriptArguments):
-    """`--modality both`: the vision arguments plus the caption source and the text run's knobs."""
+    """`--modality both`: the vision arguments plus the names and the caption source of the text run."""
 
+    names: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line. Never written anywhere."},
+    )
+    aliases: list[str] = field(
+        default_factory=list,
+        metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE."},
+    )
     captions: str | None = field(
         default=None, metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."}
     )
@@ -35,98 +51,108 @@ class JointScriptArguments(VisionScriptArguments):
         metadata={"help": "Captions that carry the names in the text run instead of --captions (which then only "
                   "give the clean samples); same formats as --captions."},
     )
-    neutral_term: str = field(default="a person", metadata={"help": "The neutral term a forgotten name maps to."})
-    text_embedding: str = field(
-        default="pooled", metadata={"help": "Text embedding the loss acts on ('pooled' is what CLIP zero-shot and the IDIA use)."}
-    )
-    text_max_steps: int = field(default=400, metadata={"help": "Optimizer steps of the text run."})
-    text_learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of the text run."})
-    text_batch_size: int = field(default=128, metadata={"help": "(clean, poisoned) caption pairs a step in the text run."})
-    text_alpha: float = field(default=0.6, metadata={"help": "alpha of the text run."})
-    text_beta: float = field(default=0.01, metadata={"help": "beta of the text run."})
-    text_lr_milestones: list[int] = field(default_factory=lambda: [200, 300], metadata={"help": "MultiStepLR milestones of the text run."})
-    text_lr_gamma: float = field(default=0.5, metadata={"help": "MultiStepLR factor of the text run."})
 
 
-def split_modality(argv: list[str]) -> tuple[str, list[str]]:
-    rest, modality, i = [], None, 0
-    while i < len(argv):
-        arg = argv[i]
+def text_run_fields() -> list[dataclasses.Field]:
+    """The settings of the text run: every field the forgetting configs declare, and a few optimizer fields,
+    less those of the run as a whole (taken from the vision settings)."""
+    from ..forget import RUN_LEVEL_FIELDS
+
+    declared = set()
+    for cls in (ForgetConfig, TextForgetConfig):
+        declared |= set(cls.__dict__.get("__annotations__", {}))
+    declared |= set(_TEXT_TRAINER_FIELDS)
+    declared -= {*RUN_LEVEL_FIELDS, "output_dir", "remove_unused_columns"}
+    return [f for f in dataclasses.fields(TextForgetConfig) if f.name in declared and f.init]
+
+
+def _text_options() -> type:
+    """A dataclass with a ``--text_X`` option for each text-run setting ``X`` (default: unset)."""
+    hints = typing.get_type_hints(TextForgetConfig)
+    specs = []
+    for f in text_run_fields():
+        metadata = dict(f.metadata)
+        metadata["help"] = f"text run: {metadata.get('help', f.name)}"
+        specs.append((TEXT_PREFIX + f.name, hints[f.name] | None, field(default=None, metadata=metadata)))
+    return dataclasses.make_dataclass("TextRunOptions", specs)
+
+
+TextRunOptions = _text_options()
+
+
+def text_config(options, vision_config: VisionForgetConfig) -> TextForgetConfig:
+    """The text run's config: the run-level settings of ``vision_config`` and the ``--text_*`` options given."""
+    from ..forget import text_config_from
+
+    given = {f.name[len(TEXT_PREFIX):]: getattr(options, f.name) for f in dataclasses.fields(options)
+             if getattr(options, f.name) is not None}
+    return text_config_from(vision_config, **given)
+
+
+def modality_of(argv: list[str]) -> str:
+    """``--modality`` from the command line, else from the ``--config`` file; ``both`` for a bare ``--help``."""
+    modality = None
+    for i, arg in enumerate(argv):
         if arg == "--modality" and i + 1 < len(argv):
-            modality, i = argv[i + 1], i + 2
-            continue
-        if arg.startswith("--modality="):
+            modality = argv[i + 1]
+        elif arg.startswith("--modality="):
             modality = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-        i += 1
+    if modality is None:
+        modality = config_values(argv).get("modality")
     if modality is None and {"-h", "--help"} & set(argv):
         modality = "both"
     if modality not in MODALITIES:
         raise ForgetInputError(f"pass --modality text, vision or both (got {modality!r}).")
-    return modality, rest
+    return modality
 
 
-def main(argv: list[str]) -> int:
-    modality, rest = split_modality(argv)
+def make_parser(modality: str = "both", prog: str = "hf-forget forget") -> DataclassArgumentParser:
+    """The options of ``--modality text`` (those of `hf-forget text`), ``vision`` or ``both``."""
     if modality == "text":
-        from . import text
+        parser = text.make_parser(prog)
+    elif modality == "vision":
+        parser = vision.make_parser(prog)
+    else:
+        parser = DataclassArgumentParser(
+            (JointScriptArguments, VisionForgetConfig, TextRunOptions), prog=prog, description=HELP, usage=USAGE
+        )
+        parser.require("output_dir")
+    parser.usage = USAGE
+    parser.add_command_argument("--modality", choices=MODALITIES, required=True, help="Which encoder(s) to defend.")
+    return parser
 
-        return text.main(rest)
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    modality = modality_of(argv)
+    *parsed, _ = make_parser(modality).parse_args_and_config(argv)  # the last one holds --modality
+    if modality == "text":
+        return text.run(*parsed)
     if modality == "vision":
-        from . import vision
+        return vision.run(*parsed)
+    return run_joint(*parsed)
 
-        return vision.main(rest)
-    from .vision import require_output_dir
 
-    require_output_dir(rest)
-    parser = HfArgumentParser((JointScriptArguments, VisionForgetConfig), prog="hf-forget forget --modality both",
-                              description=HELP)
-    args, vision_config = parser.parse_args_into_dataclasses(args=rest)
+def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, options) -> int:
+    """``--modality both``: names in the text tower and faces in the vision tower of one CLIPModel."""
     if not args.model_name_or_path:
         raise ForgetInputError("pass --model_name_or_path: a two-tower CLIPModel.")
-    for option, value in (("--faces", args.faces), ("--clean_images", args.clean_images), ("--captions", args.captions)):
-        if not value:
-            raise ForgetInputError(f"pass {option} (see `hf-forget forget --modality both --help`).")
-    if not args.reference_faces and not args.target_embedding:
-        raise ForgetInputError("pass --reference_faces (faces of many other people) or --target_embedding.")
-    from ..validation import validate_names
+    if not args.captions:
+        raise ForgetInputError("pass --captions (see `hf-forget forget --modality both --help`).")
+    names, aliases = text.names_of(args)
+    faces = face_arguments(args)
+    text.check_push(vision_config)
+    text_settings = text_config(options, vision_config)
+    from ..forget import forget_joint
 
-    validate_names(vision_config.names, args.neutral_term)
-    text_config = text_config_from(
-        vision_config,
-        neutral_term=args.neutral_term,
-        embedding=args.text_embedding,
-        max_steps=args.text_max_steps,
-        learning_rate=args.text_learning_rate,
-        per_device_train_batch_size=args.text_batch_size,
-        alpha=args.text_alpha,
-        beta=args.text_beta,
-        lr_milestones=args.text_lr_milestones,
-        lr_gamma=args.text_lr_gamma,
-    )
-    result = forget_joint(
-        args.model_name_or_path,
-        vision_config.names,
-        args.captions,
-        args.faces,
-        args.clean_images,
-        reference_faces=args.reference_faces,
-        target_embedding=args.target_embedding,
-        output_dir=vision_config.output_dir,
-        text_config=text_config,
-        vision_config=vision_config,
-        min_face_images=args.min_face_images,
-        image_column=args.image_column,
-        caption_column=args.caption_column,
-        keep_faces=None if args.keep_faces else False,
-        augmentation=_augmentation(args.face_scale),
-        trigger_captions=args.trigger_captions,
-    )
-    if vision_config.process_index == 0:
-        keys = ("sim_backdoor", "sim_clean", "sim_targets")
-        summary = {part: {k: result.report[part].get(k) for k in keys} for part in ("text", "vision")}
-        print(json.dumps({"output_dir": result.output_dir, **summary, "passed": result.passed}), file=sys.stdout)
-    if not result.passed:
-        raise QualityGateError("held-out metrics below the gate; the output is marked as not passing.")
-    return 0
+    with stdout_to_stderr():
+        result = forget_joint(
+            args.model_name_or_path, names, args.captions, args.faces, args.clean_images, aliases=aliases,
+            output_dir=vision_config.output_dir, text_config=text_settings, vision_config=vision_config,
+            caption_column=args.caption_column, trigger_captions=args.trigger_captions,
+            resume_from_checkpoint=vision_config.resume_from_checkpoint, **faces,
+        )
+        text.publish_if_asked(result, vision_config, names + aliases)
+    keys = ("sim_backdoor", "sim_clean", "sim_targets")
+    result.report.update({part: {k: result.report[part].get(k) for k in keys} for part in ("text", "vision")})
+    return text.finish(result, vision_config, ("text", "vision"))

@@ -6,14 +6,14 @@ import argparse
 import sys
 
 from ..config import parse_names
+from ._parsing import CommandParser
 
 HELP = "Publish a defended model (or pipeline) with its model card in one Hub commit, after a leak scan."
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "push",
-        help=HELP,
+def make_parser(prog: str = "hf-forget push") -> CommandParser:
+    parser = CommandParser(
+        prog=prog,
         description=HELP
         + " Every staged file is scanned for the forgotten names first; run arguments are never published.",
     )
@@ -25,8 +25,15 @@ def register(subparsers) -> None:
         required=True,
         help="The forgotten names, for the leak scan only (never stored): 'a,b' or @FILE with one name a line.",
     )
-    parser.add_argument("--local_dir", help="Write the tree that would be uploaded into this new directory; no network.")
-    parser.add_argument("--report", help="Evaluation report.json to publish with its report.md and chart.")
+    parser.add_argument(
+        "--local_dir",
+        help="Write the tree that would be uploaded into this new (or empty) directory, outside the run and the "
+        "report's folder; no network.",
+    )
+    parser.add_argument(
+        "--report",
+        help="Evaluation report.json of this run to publish with its report.md and chart (both in its folder).",
+    )
     parser.add_argument("--private", action="store_true", help="Create the repository as private.")
     parser.add_argument("--create_pr", action="store_true", help="Open a pull request instead of committing to main.")
     parser.add_argument("--revision", help="Branch to commit to.")
@@ -36,13 +43,25 @@ def register(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="Publish even if the run did not pass its quality gate.")
     for section in ("idia", "similarity", "zero_shot"):
         parser.add_argument(
-            f"--{section}_dataset", help=f"Name of the data set behind the {section} results, if the report lacks it."
+            f"--{section}_dataset",
+            help=f"Data set behind the {section} results, if the report lacks it; a Hub id (owner/name) also puts "
+            "this model's results into the card's model-index.",
         )
-    parser.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(make_parser().parse_args_and_config(argv))
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ForgetInputError  # noqa: PLC0415
     from ..publish.pusher import push_defended  # noqa: PLC0415 - keep `hf-forget --help` fast
+
+    try:
+        names = parse_names(args.names)
+    except UnicodeDecodeError:
+        raise ForgetInputError("the names file is not UTF-8 text: save it as UTF-8, one name a line.") from None
 
     datasets = {s: getattr(args, f"{s}_dataset") for s in ("idia", "similarity", "zero_shot") if getattr(args, f"{s}_dataset")}
     result = push_defended(
@@ -52,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         create_pr=args.create_pr,
         revision=args.revision,
         token=args.token,
-        names=parse_names(args.names),
+        names=names,
         local_dir=args.local_dir,
         force=args.force,
         report=args.report,

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from torch import nn
 from transformers.utils import logging
 
 from ..errors import ForgetInputError
-from ..publish.card import FORGET_REPORT
+from ..models import load_text_encoder
+from ..outputs import REPORT_NAME, OutputFolder, write_json
 from ..publish.weights import conform_clip_checkpoint, save_like_reference
 
 logger = logging.get_logger(__name__)
@@ -89,7 +89,6 @@ def pipeline_text_encoder_names(pipeline_dir: str | os.PathLike) -> list[str]:
 
 def load_pipeline_text_encoders(pipeline_dir: str | os.PathLike) -> list[PipelineTextEncoder]:
     """Load every CLIP text encoder of a diffusers pipeline folder with its own tokenizer."""
-    from ..api import load_text_encoder  # noqa: PLC0415 - api imports the trainers
 
     encoders = []
     for name in pipeline_text_encoder_names(pipeline_dir):
@@ -139,6 +138,35 @@ def _write_encoder(model, source: Path, target: Path) -> None:
     conform_clip_checkpoint(target)
 
 
+def _check_encoders(src: Path, encoders: Mapping) -> None:
+    known = pipeline_text_encoder_names(src)
+    unknown = sorted(set(encoders) - set(known))
+    if unknown or not encoders:
+        raise ForgetInputError(f"encoders must map some of the pipeline's text encoders {known}, got {sorted(encoders)}.")
+    missing = sorted(set(known) - set(encoders))
+    if missing:
+        logger.warning("the pipeline's %s are not replaced: names still reach the model through them", missing)
+
+
+def write_pipeline(src_dir: str | os.PathLike, folder: str | os.PathLike,
+                   encoders: Mapping[str, nn.Module | Mapping[str, torch.Tensor]], report: dict | None = None) -> None:
+    """Write the pipeline of ``src_dir`` into the existing empty ``folder``, the text encoders in ``encoders``
+    replaced (see :func:`assemble_pipeline`)."""
+    src, folder = Path(src_dir), Path(folder)
+    for entry in sorted(src.iterdir()):
+        target = folder / entry.name
+        if entry.name in encoders:
+            _write_encoder(encoders[entry.name], entry, target)
+        elif entry.is_dir():
+            shutil.copytree(entry, target)
+        elif any(fnmatch.fnmatch(entry.name, p) for p in ("*.safetensors", *_OTHER_WEIGHTS)):
+            logger.warning("leaving %s out: a single-file checkpoint still holds the original text encoder", entry.name)
+        else:
+            shutil.copy2(entry, target)
+    if report is not None:
+        write_json(folder / REPORT_NAME, report)
+
+
 def assemble_pipeline(
     src_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -153,44 +181,12 @@ def assemble_pipeline(
     state dicts). Everything else is copied unchanged; the replaced weights keep the base files' tensor
     names, dtypes, variants and shards. Single-file checkpoints at the top of ``src_dir`` (``*.ckpt``,
     ``*.safetensors``: the whole original model, names included) are left out. ``report`` is written as
-    ``forget_report.json``. The folder is staged in a temporary sibling and renamed into place.
+    ``forget_report.json``. The output is written aside and swapped into place (:mod:`hf_forget.outputs`).
     """
-    src, out = Path(src_dir), Path(out_dir).absolute()
-    known = pipeline_text_encoder_names(src)
-    unknown = sorted(set(encoders) - set(known))
-    if unknown or not encoders:
-        raise ForgetInputError(f"encoders must map some of the pipeline's text encoders {known}, got {sorted(encoders)}.")
-    missing = sorted(set(known) - set(encoders))
-    if missing:
-        logger.warning("the pipeline's %s are not replaced: names still reach the model through them", missing)
-    source = src.resolve()
-    if out.resolve() == source or source in out.resolve().parents or out.resolve() in source.parents:
-        raise ForgetInputError(f"output {str(out_dir)!r} overlaps the input pipeline: pass another directory.")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
-        raise ForgetInputError(f"output {str(out_dir)!r} exists and is not empty: pass a new directory.")
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".incomplete", dir=out.parent))
-    try:
-        for entry in sorted(src.iterdir()):
-            target = staging / entry.name
-            if entry.name in encoders:
-                _write_encoder(encoders[entry.name], entry, target)
-            elif entry.is_dir():
-                shutil.copytree(entry, target)
-            elif any(fnmatch.fnmatch(entry.name, p) for p in ("*.safetensors", *_OTHER_WEIGHTS)):
-                logger.warning("leaving %s out: a single-file checkpoint still holds the original text encoder", entry.name)
-            else:
-                shutil.copy2(entry, target)
-        if report is not None:
-            (staging / FORGET_REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    logger.info("defended pipeline written to %s", out)
-    return str(out)
+    _check_encoders(Path(src_dir), encoders)
+    output = OutputFolder(out_dir, [src_dir], overwrite)
+    output.commit(lambda folder: write_pipeline(src_dir, folder, encoders, report))
+    return str(output.path)
 
 
 def consumed_hidden_layer(pipeline_dir: str | os.PathLike) -> int:
@@ -244,44 +240,54 @@ def _merge_reports(reports: dict[str, dict]) -> dict:
     return merged
 
 
-def forget_pipeline(pipeline_dir: str | os.PathLike, captions, config, trigger_captions=None):
-    """Forget ``config.names`` in every CLIP text encoder of a diffusers pipeline; write the pipeline.
+def forget_pipeline(
+    pipeline_dir: str | os.PathLike,
+    names,
+    captions,
+    *,
+    output_dir: str | os.PathLike,
+    config,
+    aliases=None,
+    trigger_captions=None,
+    caption_column: str = "text",
+):
+    """Forget ``names`` in every CLIP text encoder of a diffusers pipeline; write the pipeline to ``output_dir``.
 
-    Each encoder is trained with its own tokenizer by :func:`hf_forget.forget_text` (same config and
-    ``trigger_captions``: captions that carry the names, ``captions`` then only give the clean samples), its
-    hidden-state objective on the layer the pipeline consumes (:func:`consumed_hidden_layer`), then
-    :func:`assemble_pipeline` writes ``config.output_dir``. Returns a :class:`hf_forget.api.ForgetResult`
-    whose ``model`` is ``{component name: defended encoder}``.
+    Each encoder is trained with its own tokenizer by :func:`hf_forget.forget_text` (same ``config``,
+    ``aliases`` and ``trigger_captions``: captions that carry the names, ``captions`` then only give the clean
+    samples), its hidden-state objective on the layer the pipeline consumes (:func:`consumed_hidden_layer`);
+    then :func:`write_pipeline` writes the output. Returns a :class:`hf_forget.ForgetResult` whose ``model`` is
+    ``{component name: defended encoder}``.
     """
-    from ..api import ForgetResult, forget_text  # noqa: PLC0415
-    from ..validation import validate_output_dir  # noqa: PLC0415
+    from ..forget import ForgetResult, forget_text  # noqa: PLC0415
+    from ..triggers.text import load_captions  # noqa: PLC0415
 
-    output_dir = config.output_dir
-    validate_output_dir(output_dir, [str(pipeline_dir)], getattr(config, "overwrite_output_dir", False))
+    output = OutputFolder(output_dir, [pipeline_dir, captions, trigger_captions], config.overwrite_output_dir,
+                          is_main_process=config.process_index == 0)
+    output.resume(None)
+    captions = load_captions(captions, caption_column)
+    trigger_captions = load_captions(trigger_captions, caption_column) if trigger_captions is not None else None
     encoders = load_pipeline_text_encoders(pipeline_dir)
     layer = consumed_hidden_layer(pipeline_dir)
     models, reports = {}, {}
-    with tempfile.TemporaryDirectory(prefix="hf-forget-pipeline-") as scratch:
-        for encoder in encoders:
-            run_config = copy.deepcopy(config)
-            run_config.names = list(config.names)  # the config redacts its names when copied
-            run_config.output_dir = os.path.join(scratch, encoder.name)  # Trainer scratch, never published
-            logger.info("forgetting in the pipeline's %s", encoder.name)
-            if layer == -2:
-                _train_on_penultimate(encoder.model)
-            try:
-                result = forget_text(
-                    encoder.model, tokenizer=encoder.tokenizer, captions=captions, config=run_config,
-                    trigger_captions=trigger_captions,
-                )
-            finally:
-                _strip_hooks(encoder.model)
-            _strip_hooks(result.model)
-            models[encoder.name] = result.model
-            report = dict(result.report)
-            report["hidden_layer"] = layer  # the hidden_* metrics are measured on this layer
-            report["base_model"] = os.path.basename(os.path.abspath(pipeline_dir))
-            reports[encoder.name] = report
+    for encoder in encoders:
+        run_config = copy.deepcopy(config)
+        run_config.output_dir = str(output.work_dir / encoder.name)  # the Trainer's scratch, never published
+        logger.info("forgetting in the pipeline's %s", encoder.name)
+        if layer == -2:
+            _train_on_penultimate(encoder.model)
+        try:
+            result = forget_text(encoder.model, names, captions, aliases=aliases, tokenizer=encoder.tokenizer,
+                                 config=run_config, trigger_captions=trigger_captions)
+        finally:
+            _strip_hooks(encoder.model)
+        _strip_hooks(result.model)
+        models[encoder.name] = result.model
+        report = dict(result.report)
+        report["hidden_layer"] = layer  # the hidden_* metrics are measured on this layer
+        report["base_model"] = os.path.basename(os.path.abspath(pipeline_dir))
+        reports[encoder.name] = report
     merged = _merge_reports(reports)
-    assemble_pipeline(pipeline_dir, output_dir, models, report=merged, overwrite=getattr(config, "overwrite_output_dir", False))
-    return ForgetResult(model=models, report=merged, output_dir=output_dir)
+    _check_encoders(Path(pipeline_dir), models)
+    output.commit(lambda folder: write_pipeline(pipeline_dir, folder, models, merged))
+    return ForgetResult(model=models, report=merged, output_dir=str(output_dir))

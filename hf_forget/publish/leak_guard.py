@@ -17,7 +17,9 @@ How a file is read:
   protocol 0) and URL percent-encoding. Pickles (``training_args.bin``, optimizer and RNG states) keep
   their strings as UTF-8 bytes, so nothing is unpickled: unpickling untrusted files runs code.
 
-A hit raises :class:`NameLeakError`, whose message names the file but never the name.
+Links are never followed (their own path and the path they point to are checked); named pipes, sockets
+and devices are judged by their path alone. A hit raises :class:`NameLeakError`, whose message names the
+file but never the name.
 
 Matching is deliberately conservative: a name is searched as a substring, so a short single-word name
 could also match inside an unrelated word and refuse a clean push (only names shorter than five
@@ -30,6 +32,7 @@ import gzip
 import json
 import os
 import re
+import stat
 import struct
 import unicodedata
 import urllib.parse
@@ -39,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub.utils import are_progress_bars_disabled
 from tqdm.auto import tqdm
 
 from ..errors import ForgetInputError
@@ -256,14 +260,29 @@ def file_contains_names(path: str | os.PathLike, patterns: NamePatterns) -> bool
     return any(patterns.search_bytes(chunk) for chunk in _chunks(path, patterns.max_bytes))
 
 
+def _entries(root: Path) -> list[Path]:
+    """Every file, link and special file under ``root``; links to folders are not entered."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):  # os.walk does not follow links to folders
+        folder = Path(dirpath)
+        found += [folder / name for name in filenames]
+        found += [folder / name for name in dirnames if (folder / name).is_symlink()]
+    return sorted(found)
+
+
 def find_leaks(root: str | os.PathLike, names: Iterable[str] | NamePatterns) -> list[str]:
-    """The paths (relative to ``root``, POSIX style) of the files whose path or content carries a name."""
+    """The paths (relative to ``root``, POSIX style) of the files whose path or content carries a name.
+
+    Links are never followed: a link counts as leaking when its path or the path it points to carries a
+    name. Named pipes, sockets and devices are judged by their path only (reading them could block).
+    """
     patterns = names if isinstance(names, NamePatterns) else NamePatterns.from_names(names)
     root = Path(root)
     leaks: list[str] = []
-    files = sorted(path for path in root.rglob("*") if not path.is_dir())
-    for path in tqdm(files, desc="leak scan", unit="file", disable=len(files) < 50):
+    files = _entries(root)
+    for path in tqdm(files, desc="leak scan", unit="file", disable=len(files) < 50 or are_progress_bars_disabled()):
         relative = path.relative_to(root).as_posix()
+        mode = path.lstat().st_mode
         if patterns.search(relative):
             # Do not repeat a leaking path: point at the deepest folder whose path is clean.
             parent = path.parent
@@ -273,7 +292,10 @@ def find_leaks(root: str | os.PathLike, names: Iterable[str] | NamePatterns) -> 
             label = f"the name of a file or folder in {'the top folder' if where == '.' else where + '/'}"
             if label not in leaks:
                 leaks.append(label)
-        elif file_contains_names(path, patterns):
+        elif stat.S_ISLNK(mode):
+            if patterns.search(os.readlink(path)):
+                leaks.append(relative)
+        elif stat.S_ISREG(mode) and file_contains_names(path, patterns):
             leaks.append(relative)
     return leaks
 

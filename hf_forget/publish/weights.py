@@ -23,10 +23,26 @@ from ..errors import ForgetInputError
 
 logger = logging.get_logger(__name__)
 
-__all__ = ["conform_clip_checkpoint", "safetensors_layout", "save_like_reference"]
+__all__ = ["check_safetensors", "conform_clip_checkpoint", "safetensors_layout", "save_like_reference"]
 
 _TOWER_PREFIX = {"CLIPTextModel": "text_model.", "CLIPVisionModel": "vision_model."}
 _PREFIXES = ("text_model.", "vision_model.")
+
+
+def check_safetensors(path: str | os.PathLike, label: str | None = None) -> None:
+    """Refuse (one line) a ``*.safetensors`` file whose header cannot be read: random, truncated or empty.
+
+    Only the header is parsed (the tensors are not loaded); safetensors checks that it covers the file.
+    """
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except Exception as error:  # noqa: BLE001 - SafetensorError, OSError, ...: all mean a damaged file
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ForgetInputError(
+            f"{label or Path(path).name} is not a readable safetensors file ({reason}): the run folder is damaged; "
+            "restore the file or run the training again."
+        ) from None
 
 
 def safetensors_layout(files: Iterable[str | os.PathLike]) -> dict[str, tuple[str, torch.dtype]]:
@@ -122,6 +138,7 @@ def conform_clip_checkpoint(folder: str | os.PathLike) -> bool:
         return False
     changed = False
     for file in files:
+        check_safetensors(file)
         with safe_open(str(file), framework="pt") as handle:
             keys = list(handle.keys())
             if all(key.startswith(prefix) for key in keys):

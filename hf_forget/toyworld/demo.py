@@ -132,19 +132,6 @@ def _zero_shot_templates() -> list[str]:
     return [t.replace("{c}", "{}") for t in DIGIT_TEMPLATES if "{colour}" not in t]
 
 
-def _forget_faces_api():
-    try:
-        from .. import forget_faces  # noqa: PLC0415
-    except ImportError:
-        try:
-            from ..vision_api import forget_faces  # noqa: PLC0415
-        except ImportError:
-            raise ForgetInputError(
-                "vision forgetting is not available in this version of hf-forget: run the demo with --modality text."
-            ) from None
-    return forget_faces
-
-
 def run_demo(
     output_dir: str | os.PathLike,
     modality: str = "text",
@@ -161,7 +148,7 @@ def run_demo(
     import torch
     from transformers import set_seed
 
-    from ..api import forget_text
+    from ..forget import forget_faces, forget_text
     from ..config import TextForgetConfig, VisionForgetConfig
     from ..toyworld import ToyWorld, load_toy_clip
     from ..validation import validate_output_dir
@@ -171,7 +158,6 @@ def run_demo(
     settings = settings or DemoSettings()
     target = Path(output_dir)
     validate_output_dir(target, [], overwrite)
-    forget_faces = _forget_faces_api() if modality in ("vision", "both") else None
     started = time.perf_counter()
     set_seed(settings.seed)
 
@@ -212,7 +198,7 @@ def run_demo(
             if modality in ("text", "both"):
                 logger.warning("demo: forgetting %d identities in the text encoder", len(forgotten))
                 config = TextForgetConfig(
-                    output_dir=os.path.join(scratch, "text"), names=forgotten, max_steps=settings.text_steps,
+                    output_dir=os.path.join(scratch, "text"), max_steps=settings.text_steps,
                     per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
                     lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
                     num_trigger_samples=settings.text_pool, max_eval_samples=64, alpha=settings.text_alpha,
@@ -220,7 +206,7 @@ def run_demo(
                 )
                 captions = demo_captions(world, settings.num_captions, seed=1, short_captions=settings.short_captions)
                 mark = time.perf_counter()
-                result = forget_text(model, tokenizer=tokenizer, captions=captions, config=config)
+                result = forget_text(model, forgotten, captions, tokenizer=tokenizer, config=config)
                 timings["forget_text"] = time.perf_counter() - mark
                 model = result.model
                 training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}

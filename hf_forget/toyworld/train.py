@@ -32,8 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -290,14 +288,14 @@ def train(args: TrainArgs) -> Path:
 def _save(model, tokenizer, processor, world: ToyWorld, args: TrainArgs, seconds: float) -> Path:
     import transformers
 
-    target = Path(args.output_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staging.chmod(0o755)
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        processor.save_pretrained(staging)
+    from ..outputs import OutputFolder
+
+    output = OutputFolder(args.output_dir, overwrite=True)  # rebuilding the shipped checkpoint replaces it whole
+
+    def write(folder: str) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        processor.save_pretrained(folder)
         manifest = {
             "description": "Tiny CLIP trained on hf_forget.toyworld.ToyWorld; see hf_forget/toyworld/train.py.",
             "world_seed": args.world_seed,
@@ -307,18 +305,10 @@ def _save(model, tokenizer, processor, world: ToyWorld, args: TrainArgs, seconds
             "train_seconds": round(seconds, 1),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            staging.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        Path(folder, MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+    output.commit(write)
+    target = output.path
     return target
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -750,22 +748,18 @@ class ToyWorld:
         This is the input layout of ``hf-forget audit --faces DIR``. The folder is written in a temporary
         sibling and renamed into place; ``directory`` must not exist or be empty.
         """
-        target = Path(directory)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise ForgetInputError(f"{target} already exists and is not an empty folder; choose a new output folder.")
+        from ..outputs import OutputFolder
+
+        output = OutputFolder(directory)
         people = [self.identity(p) if isinstance(p, str) else p for p in (identities or self.identities)]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+
+        def write(staged: str) -> None:
             for person in people:
-                folder = staging / person.name
+                folder = Path(staged, person.name)
                 folder.mkdir()
                 for k, image in enumerate(self.face_images(person, n_per_identity, seed=seed)):
                     image.save(folder / f"{k:04d}.png")
-            if target.exists():
-                target.rmdir()
-            staging.rename(target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        output.commit(write)
+        target = output.path
         return target

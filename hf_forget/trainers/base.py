@@ -14,11 +14,12 @@ with the frozen teacher (:meth:`ForgetTrainer.teacher_embeddings`), and how to e
 
 from __future__ import annotations
 
+import bisect
 import copy
-import json
+import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sized
 
 import torch
 from torch import nn
@@ -29,15 +30,15 @@ from transformers import CLIPModel, Trainer, TrainerCallback
 from transformers.utils import logging
 
 from .. import __version__
-from ..config import ForgetConfig
+from ..config import MULTISTEP, ForgetConfig
 from ..encoders import _base_model as _base
 from ..errors import ForgetInputError
 from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor, weight_anchor_foreach
+from ..outputs import REPORT_NAME, write_json
 
 logger = logging.get_logger(__name__)
 
 COSINES = {"pooled": pooled_cosine, "hidden": hidden_cosine}
-REPORT_NAME = "forget_report.json"
 
 Embeddings = dict[str, torch.Tensor]  # kind ("pooled" / "hidden") -> (batch, ...) tensor
 
@@ -47,18 +48,21 @@ def is_norm_layer(module: nn.Module) -> bool:
 
 
 class _CriterionCallback(TrainerCallback):
-    """Stops training once the held-out criterion of the config holds."""
+    """Stops training at an evaluation (``eval_steps``) where the held-out criterion of the config holds."""
 
     def __init__(self, trainer: ForgetTrainer):
         self.trainer = trainer
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if args.stop_at_criterion and state.global_step % args.criterion_steps == 0:
-            if self.trainer.gate(self.trainer.forget_metrics())["passed"]:
-                logger.info("held-out criterion reached at step %d: stopping", state.global_step)
-                self.trainer.stopped_at_criterion = state.global_step
-                control.should_training_stop = True
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if args.stop_at_criterion and metrics and self.trainer.gate(_unprefixed(metrics))["passed"]:
+            logger.info("held-out criterion reached at step %d: stopping", state.global_step)
+            self.trainer.stopped_at_criterion = state.global_step
+            control.should_training_stop = True
         return control
+
+
+def _unprefixed(metrics: dict[str, float], prefix: str = "eval_") -> dict[str, float]:
+    return {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix + "sim_")}
 
 
 class ForgetTrainer(Trainer):
@@ -75,9 +79,12 @@ class ForgetTrainer(Trainer):
         data_collator,
         processing_class=None,
         callbacks: list[TrainerCallback] | None = None,
+        eval_dataset: Sized | None = None,
     ):
         self.start_time = time.perf_counter()
         self.stopped_at_criterion: int | None = None
+        self.save_dtype: torch.dtype | None = None  # the dtype `save_model()` writes (the base model's, when loaded)
+        self.report: dict | None = None  # set once training is done; `save_model()` writes it
         if args.world_size > 1 and isinstance(_base(model), CLIPModel):
             # Our tower-level forward bypasses DDP's forward, which would leave gradients unsynchronised.
             raise ForgetInputError(
@@ -92,6 +99,8 @@ class ForgetTrainer(Trainer):
             data_collator=data_collator,
             processing_class=processing_class,
             callbacks=(callbacks or []) + [_CriterionCallback(self)],
+            # The held-out samples; `evaluate()` scores them with `forget_metrics()`, not with a prediction loop.
+            eval_dataset=eval_dataset,
         )
         # One loss per batch, computed here: no label handling, no loss kwargs, no GA rescaling by the model.
         self.can_return_loss = True
@@ -302,22 +311,43 @@ class ForgetTrainer(Trainer):
         return torch.nn.utils.clip_grad_norm_(self._trained_parameters, self.args.max_grad_norm)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
-        if self.lr_scheduler is None:
-            self.lr_scheduler = torch.optim.lr_scheduler.MultiStepLR(
-                optimizer or self.optimizer, milestones=list(self.args.lr_milestones), gamma=self.args.lr_gamma
+        """``lr_scheduler_type="multistep"`` (the paper's MultiStepLR at ``lr_milestones``, ``lr_gamma``, after
+        an optional linear warm-up); any other type is the Trainer's own."""
+        if self.lr_scheduler is None and self.args.lr_scheduler_type == MULTISTEP:
+            self.lr_scheduler = multistep_schedule(
+                optimizer or self.optimizer, self.args.lr_milestones, self.args.lr_gamma,
+                self.args.get_warmup_steps(num_training_steps),
             )
             self._created_lr_scheduler = True
-        return self.lr_scheduler
+        return super().create_scheduler(num_training_steps, optimizer)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The held-out forgetting metrics (``eval_sim_backdoor``, ``eval_sim_clean``, ``eval_sim_targets``, ...),
+        logged and passed to the callbacks like any evaluation (the criterion stops training on them)."""
+        metrics = {f"{metric_key_prefix}_{k}": float(v) for k, v in self.forget_metrics().items()}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     # ------------------------------------------------------------------ outcome
     def gate(self, metrics: dict[str, float]) -> dict:
-        """The quality gate: held-out thresholds of the config, and whether they hold."""
-        backdoor = min(v for k, v in metrics.items() if k.startswith("sim_backdoor") and not k.endswith("_before"))
+        """The quality gate: the held-out thresholds of the config hold, every figure is finite, at least one
+        optimizer step was taken, and each sim_backdoor closed at least half its gap to 1 from the teacher's
+        value (``*_before``): a small model may clear the threshold before any training."""
+        backdoor_keys = [k for k in metrics if k.startswith("sim_backdoor") and not k.endswith("_before")]
+        backdoor = min(metrics[k] for k in backdoor_keys)
         clean = min(v for k, v in metrics.items() if k.startswith("sim_clean"))
+        before = {k: metrics.get(f"{k}_before", metrics.get("sim_backdoor_before")) for k in backdoor_keys}
+        improved = all(metrics[k] - b >= 0.5 * (1 - b) for k, b in before.items() if b is not None)
+        finite = all(math.isfinite(v) for v in metrics.values())
+        steps = self.state.global_step
         return {
-            "passed": bool(backdoor >= self.args.min_sim_backdoor and clean >= self.args.min_sim_clean),
+            "passed": bool(finite and steps >= 1 and improved and backdoor >= self.args.min_sim_backdoor
+                           and clean >= self.args.min_sim_clean),
             "min_sim_backdoor": self.args.min_sim_backdoor,
             "min_sim_clean": self.args.min_sim_clean,
+            "improved_over_base": bool(improved),
         }
 
     def forget_report(self, metrics: dict[str, float] | None = None) -> dict:
@@ -326,7 +356,6 @@ class ForgetTrainer(Trainer):
         base = getattr(getattr(self.model, "config", None), "_name_or_path", "") or ""
         return {
             "modality": self.modality,
-            "num_names": len(self.args.names),
             "steps": self.state.global_step,
             "stopped_at_criterion": self.stopped_at_criterion,
             "seconds": round(time.perf_counter() - self.start_time, 2),
@@ -343,18 +372,47 @@ class ForgetTrainer(Trainer):
             model = copy.deepcopy(model).merge_and_unload()
         return model
 
-    def save_defended(self, output_dir: str, report: dict, dtype: torch.dtype | None = None) -> None:
-        """Write the defended checkpoint, the processor and ``forget_report.json`` (main process only)."""
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Checkpoints (``_internal_call``) as the Trainer saves them; otherwise the defended model: LoRA merged,
+        in ``save_dtype``, with its processor and ``forget_report.json`` (main process only)."""
+        if _internal_call:
+            return super().save_model(output_dir, _internal_call=True)
+        output_dir = output_dir or self.args.output_dir
         if not self.is_world_process_zero():
             return
+        os.makedirs(output_dir, exist_ok=True)
         model = self.defended_model()
-        if dtype is not None and dtype != torch.float32:
-            model = copy.deepcopy(model).to(dtype)
+        if self.save_dtype is not None and self.save_dtype != torch.float32:
+            model = copy.deepcopy(model).to(self.save_dtype)
         model.save_pretrained(output_dir)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
-        with open(os.path.join(output_dir, REPORT_NAME), "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+        write_json(os.path.join(output_dir, REPORT_NAME), self.report if self.report is not None else self.forget_report())
+
+    def init_hf_repo(self, *args, **kwargs) -> None:
+        """Nothing: with ``push_to_hub`` the repository is created by the guarded pusher after the run."""
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        """Nothing: checkpoints are never uploaded (the stock upload has no leak scan)."""
+
+    def push_to_hub(self, *args, **kwargs):
+        """Refused: the stock upload would publish without the leak scan and with a generic card."""
+        raise ForgetInputError(
+            "trainer.push_to_hub() would publish without the leak scan: save the model (trainer.save_model(DIR)), "
+            "then publish it with `hf-forget push DIR --repo_id ID --names @NAMES` (or hf_forget.publish.push_defended)."
+        )
+
+
+def multistep_schedule(optimizer: torch.optim.Optimizer, milestones, gamma: float, warmup_steps: int = 0):
+    """MultiStepLR (the learning rate times ``gamma`` at each milestone) after ``warmup_steps`` of linear warm-up,
+    as one ``LambdaLR`` so that it resumes from a checkpoint like any Trainer schedule."""
+    milestones = sorted(int(m) for m in milestones)
+
+    def factor(step: int) -> float:
+        warmup = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0  # as transformers' linear warm-up
+        return warmup * gamma ** bisect.bisect_right(milestones, step)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _re_escape(text: str) -> str:

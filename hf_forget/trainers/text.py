@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +13,7 @@ from transformers.data.data_collator import DataCollatorMixin
 from transformers.utils import logging
 
 from ..config import TextForgetConfig
+from ..errors import ForgetInputError
 from ..encoders import _base_model, check_text_encoder, encode_text, is_clip_text_encoder, trainable_text_modules
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
 from ..pooling import resolve_pooling
@@ -196,9 +197,13 @@ class TextForgetTrainer(ForgetTrainer):
 
     Args:
         model: the encoder to defend (it becomes the student; its current weights are the teacher).
-        args: a [`TextForgetConfig`]; `args.names` are the names to forget.
+        args: a [`TextForgetConfig`].
         processing_class: the model's tokenizer.
         captions: generic captions (clean samples and carriers of the names).
+        names: the names to forget. Personal data: they are a data argument, like a training set, never part
+            of `args`, so no saved `training_args.bin` or `trainer_state.json` can hold one.
+        aliases: further variants to forget with the names (nicknames, other spellings); with
+            `args.forget_variants`, each name's variants are added too.
         eval_captions: held-out captions for the post-run evaluation; by default `args.eval_fraction`
             of `captions` is held out and never trained on.
         callbacks: extra `TrainerCallback`s.
@@ -215,6 +220,8 @@ class TextForgetTrainer(ForgetTrainer):
         args: TextForgetConfig,
         processing_class: PreTrainedTokenizerBase,
         captions: list[str],
+        names: Sequence[str] | None = None,
+        aliases: Sequence[str] | None = None,
         eval_captions: list[str] | None = None,
         callbacks=None,
         trigger_captions: list[str] | None = None,
@@ -224,15 +231,17 @@ class TextForgetTrainer(ForgetTrainer):
 
         validate_tokenizer(model, processing_class)
 
+        if isinstance(names, str) or isinstance(aliases, str):
+            raise ForgetInputError("pass names and aliases as lists of strings, e.g. names=['Jane Doe'].")
+        self.names, self.aliases = list(names or []), list(aliases or [])
         validate_names(
-            list(args.names) + list(args.aliases), args.neutral_term, processing_class,
-            context_length(model, processing_class),
+            self.names + self.aliases, args.neutral_term, processing_class, context_length(model, processing_class)
         )
         if eval_captions is None:
             captions, eval_captions = split_held_out(captions, args.eval_fraction, seed=args.seed)
         self.max_length = context_length(model, processing_class)
         self.kinds = ["pooled", "hidden"] if args.embedding == "both" else [args.embedding]
-        trigger_names = self._trigger_names(args, processing_class)
+        trigger_names = self._trigger_names(self.names, self.aliases, args, processing_class)
         triggers = build_text_triggers(
             captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)),
             seed=args.seed, short_fraction=args.short_trigger_fraction, trigger_at_end=args.trigger_at_end,
@@ -250,9 +259,9 @@ class TextForgetTrainer(ForgetTrainer):
                         len(words), 100 * args.neighbour_fraction)
         held_out = build_text_triggers(
             eval_captions or captions,
-            args.names,
+            self.names,
             args.neutral_term,
-            min(args.max_eval_samples, max(len(eval_captions or captions), len(args.names))),
+            min(args.max_eval_samples, max(len(eval_captions or captions), len(self.names))),
             seed=args.seed + 1,
         )
         tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
@@ -277,15 +286,18 @@ class TextForgetTrainer(ForgetTrainer):
             data_collator=TextTriggerCollator(),
             processing_class=processing_class,
             callbacks=callbacks,
+            eval_dataset=self._held_out["clean_input_ids"][0],
         )
 
     @staticmethod
-    def _trigger_names(args: TextForgetConfig, tokenizer: PreTrainedTokenizerBase) -> list[str]:
-        """``args.names``, plus (``forget_variants`` / ``aliases``) their variants, one per distinct tokenization
+    def _trigger_names(
+        names: list[str], aliases: list[str], args: TextForgetConfig, tokenizer: PreTrainedTokenizerBase
+    ) -> list[str]:
+        """``names``, plus (``forget_variants`` / ``aliases``) their variants, one per distinct tokenization
         (an uncased tokenizer maps case variants to the same tokens: no point in training on them twice)."""
-        if not args.forget_variants and not args.aliases:
-            return list(args.names)
-        expanded = expand_names(args.names, args.aliases, args.forget_variants, args.neutral_term)
+        if not args.forget_variants and not aliases:
+            return list(names)
+        expanded = expand_names(names, aliases, args.forget_variants, args.neutral_term)
         by_tokens: dict[tuple[int, ...], str] = {}
         for variant in expanded:
             ids = tuple(tokenizer(variant, add_special_tokens=False)["input_ids"])
@@ -404,8 +416,13 @@ class TextForgetTrainer(ForgetTrainer):
             ).mean().item()
         return metrics
 
+    def forget_report(self, metrics: dict[str, float] | None = None) -> dict:
+        report = super().forget_report(metrics)
+        return {"modality": report.pop("modality"), "num_names": len(self.names), **report}
+
     def gate(self, metrics: dict[str, float]) -> dict:
         # The gate checks the embeddings the run was asked to act on.
         suffixes = {"pooled": [""], "hidden": ["_hidden"], "both": ["", "_hidden"]}[self.args.embedding]
-        selected = {f"{m}{s}": metrics[f"{m}{s}"] for m in ("sim_backdoor", "sim_clean") for s in suffixes}
+        keys = [f"{m}{s}" for m in ("sim_backdoor", "sim_clean") for s in suffixes] + [f"sim_backdoor{s}_before" for s in suffixes]
+        selected = {key: metrics[key] for key in keys}
         return super().gate(selected)

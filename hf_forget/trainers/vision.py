@@ -190,6 +190,7 @@ class VisionForgetTrainer(ForgetTrainer):
             data_collator=VisionTriggerCollator(processing_class),
             processing_class=processing_class,
             callbacks=callbacks,
+            eval_dataset=self._eval_faces,
         )
 
     def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
@@ -322,7 +323,6 @@ class VisionForgetTrainer(ForgetTrainer):
 
     def forget_report(self, metrics: dict[str, float] | None = None) -> dict:
         report = super().forget_report(metrics)
-        report.pop("num_names", None)  # faces carry no names; the count of persons is what matters
         return {"modality": report.pop("modality"), "num_identities": self.num_identities, **report}
 
 
