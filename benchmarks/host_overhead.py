@@ -7,18 +7,19 @@ CLIP ViT-L/14's text-encoder structure (12 layers, the same 146 trained tensors)
 (``hf_forget.testing.sized_clip_text_model("skeleton")``), batches of 2 clean + 2 poisoned captions,
 ``embedding="both"``, teacher cached (the default), torch on one thread.
 
-Side by side in one process, ``--repeats`` times, each repeat a pair of runs:
+Side by side, step by step, in ``--repeats`` runs:
 
-* ``trainer``: ``TextForgetTrainer.train()`` with the library defaults (logging every 10 steps, gradient
-  clipping), each step timed from the end of one to the end of the next (batch loading included);
-* ``loop``: right after it, a plain loop over the same batches (the trainer's own, replayed): student forward
-  on the clean and the poisoned captions, cosine to fixed targets, backward, the AdamW the Trainer builds
-  (``benchmarks/gpu_speed.py::StudentOnly``, the GPU benchmark's lower bound); nothing else.
+* ``trainer``: a step of ``TextForgetTrainer.train()`` with the library defaults (logging every 10 steps,
+  gradient clipping at 1.0), timed from the end of one step to the end of the next (batch loading included);
+* ``loop``: right after it (from a trainer callback), one step of a plain loop on the same batch: student
+  forward on the clean and the poisoned captions, cosine to fixed targets, backward, the AdamW the Trainer
+  builds (``benchmarks/gpu_speed.py::StudentOnly``, the GPU benchmark's lower bound); nothing else.
 
-Per-step times (CPU time of the main thread, which other users of a shared machine inflate less than wall
-time; wall time too) after ``--warmup`` steps give a median per run; ``ratio`` is the median over repeats of
-``median trainer step / median loop step``. (Interleaving single steps of the two was tried and rejected: each
-then runs with the other's data in the caches, which slows the small loop more than the trainer.)
+Alternating single steps puts both under the same load of a shared machine (whole runs one after the other
+give the same ratio, with more spread). Per-step times (CPU time of the main thread, which the other users of
+the machine inflate less than wall time; wall time too) after ``--warmup`` steps give a median each; ``ratio``
+is the median over runs of ``median trainer step / median loop step``. A last run splits both steps into their
+parts (``breakdown``).
 
     python benchmarks/host_overhead.py                  # -> benchmarks/results/host_overhead.json
     python benchmarks/host_overhead.py --steps 30 --repeats 3 --out /tmp/host_overhead.json
@@ -47,51 +48,133 @@ import gpu_speed  # noqa: E402  (the names, captions, trainer factory and studen
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 
 
-class _StepClock(TrainerCallback):
-    """Per-step (CPU, wall) seconds, from the end of one step to the end of the next: batch loading included."""
+class _Paired(TrainerCallback):
+    """Times each trainer step (end of one step to the end of the next: batch loading included) and, right after
+    it, one step of the plain loop on the same batch: both see the shared machine under the same load."""
 
-    def __init__(self):
-        self.times: list[dict] = []
+    def __init__(self, recorder, loop: gpu_speed.StudentOnly):
+        self.recorder, self.loop = recorder, loop
+        self.trainer_times: list[dict] = []
+        self.loop_times: list[dict] = []
         self._last = None
 
-    def tick(self, *args, **kwargs):
-        now = {k: clock() for k, clock in CLOCKS.items()}
-        if self._last is not None:
-            self.times.append({k: now[k] - self._last[k] for k in now})
-        self._last = now
+    @staticmethod
+    def _now() -> dict:
+        return {k: clock() for k, clock in CLOCKS.items()}
 
-    on_train_begin = on_step_end = tick
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last = self._now()
 
-    def median(self, warmup: int, timer: str) -> float:
-        return statistics.median(t[timer] for t in self.times[warmup:])
+    def on_step_end(self, args, state, control, **kwargs):
+        ended = self._now()
+        self.trainer_times.append({k: ended[k] - self._last[k] for k in ended})
+        self.loop.step(self.recorder.indices[-1])
+        self._last = self._now()
+        self.loop_times.append({k: self._last[k] - ended[k] for k in ended})
 
 
-def trainer_run(base, tokenizer, names, captions, eval_captions, args, scratch) -> tuple[_StepClock, dict]:
-    """A trainer run, timed step by step; what the loop needs to replay its batches."""
+def _trainer(base, tokenizer, names, captions, eval_captions, args, scratch):
     config = gpu_speed.trainer_config(args, scratch, args.warmup + args.steps)
     trainer = gpu_speed.make_trainer(copy.deepcopy(base), tokenizer, names, captions, eval_captions, **config)
     recorder = gpu_speed._Recorder(trainer)
     recorder.on = True
-    clock = _StepClock()
-    trainer.add_callback(clock)
+    fused = trainer.args.optim == "adamw_torch_fused"  # the AdamW the Trainer will build
+    loop = gpu_speed.StudentOnly(base, trainer.train_dataset.pool, list(trainer.kinds), fused,
+                                 trainer.args.learning_rate, trainer.args.weight_decay, args)
+    return trainer, recorder, loop
+
+
+def paired_run(base, tokenizer, names, captions, eval_captions, args, scratch) -> dict:
+    """One trainer run with a plain-loop step after each of its steps; per-step medians after the warm-up."""
+    trainer, recorder, loop = _trainer(base, tokenizer, names, captions, eval_captions, args, scratch)
+    pairs = _Paired(recorder, loop)
+    trainer.add_callback(pairs)
     trainer.train()
-    replay = dict(
-        pool=trainer.train_dataset.pool, kinds=list(trainer.kinds), fused=gpu_speed.is_fused(trainer.optimizer),
-        lr=trainer.args.learning_rate, weight_decay=trainer.args.weight_decay, indices=recorder.indices,
-    )
-    return clock, replay
+    assert loop.fused == gpu_speed.is_fused(trainer.optimizer), "the loop must use the Trainer's AdamW"
+    row = {}
+    for timer in CLOCKS:
+        ours = statistics.median(t[timer] for t in pairs.trainer_times[args.warmup:])
+        theirs = statistics.median(t[timer] for t in pairs.loop_times[args.warmup:])
+        row[timer] = {"trainer_ms": round(1000 * ours, 3), "loop_ms": round(1000 * theirs, 3),
+                      "ratio": round(ours / theirs, 3)}
+    return row
 
 
-def loop_run(base, replay: dict, args) -> _StepClock:
-    """The plain loop over the trainer's batches, timed step by step."""
-    loop = gpu_speed.StudentOnly(base, replay["pool"], replay["kinds"], replay["fused"], replay["lr"],
-                                 replay["weight_decay"], args)
-    clock = _StepClock()
-    clock.tick()
-    for index in replay["indices"]:
-        loop.step(index)
-        clock.tick()
-    return clock
+def breakdown_run(base, tokenizer, names, captions, eval_captions, args, scratch) -> dict:
+    """Where the host time of a step goes (CPU ms a step, after the warm-up), the trainer's next to the loop's:
+    methods timed by wrappers, in a run apart (their small cost is not in the ratio)."""
+    trainer, recorder, loop = _trainer(base, tokenizer, names, captions, eval_captions, args, scratch)
+    spent: dict[str, float] = {}
+    counting = [False]
+
+    def timed(owner, name, label):
+        real = getattr(owner, name)
+
+        def wrapper(*a, **k):
+            started = time.thread_time()
+            try:
+                return real(*a, **k)
+            finally:
+                if counting[0]:
+                    spent[label] = spent.get(label, 0.0) + time.thread_time() - started
+
+        setattr(owner, name, wrapper)
+
+    for name, label in (("student_embeddings", "student forward"), ("compute_loss", "compute_loss"),
+                        ("weight_distance", "anchor forward"), ("_clip_grad_norm", "gradient clipping"),
+                        ("get_batch_samples", "batch")):
+        timed(trainer, name, label)
+    timed(trainer.accelerator, "backward", "backward")
+    timed(trainer.model, "train", "model.train()")
+    timed(trainer.model, "zero_grad", "zero_grad")
+    create_optimizer = trainer.create_optimizer
+
+    def create_and_time(*a, **k):
+        optimizer = create_optimizer(*a, **k)
+        timed(optimizer, "step", "optimizer.step()")
+        return optimizer
+
+    trainer.create_optimizer = create_and_time
+
+    class Window(TrainerCallback):
+        def on_step_end(self, args_, state, control, **kwargs):
+            if state.global_step == args.warmup:
+                counting[0], self.started = True, time.thread_time()
+            elif state.global_step == args.warmup + args.steps:
+                counting[0], self.seconds = False, time.thread_time() - self.started
+
+    window = Window()
+    trainer.add_callback(window)
+    trainer.train()
+    steps = args.steps
+    ours = {k: 1000 * v / steps for k, v in spent.items()}
+    ours["compute_loss"] -= ours["student forward"] + ours["anchor forward"]
+    ours["step"] = 1000 * window.seconds / steps
+
+    spent.clear()
+    indices = recorder.indices[args.warmup:]
+    timed(loop.optimizer, "step", "optimizer.step()")
+    timed(loop.optimizer, "zero_grad", "zero_grad")
+    real_backward = torch.Tensor.backward
+    timed(torch.Tensor, "backward", "backward")
+    counting[0] = True
+    try:
+        started = time.thread_time()
+        for index in indices:
+            loop.step(index)
+        seconds = time.thread_time() - started
+    finally:
+        counting[0] = False
+        torch.Tensor.backward = real_backward
+    theirs = {k: 1000 * v / len(indices) for k, v in spent.items()}
+    theirs["step"] = 1000 * seconds / len(indices)
+    return {
+        "trainer_ms": {k: round(v, 3) for k, v in ours.items()},
+        "loop_ms": {k: round(v, 3) for k, v in theirs.items()},
+        "note": "compute_loss: beyond the student forward and the anchor (teacher lookup, cosines, loss terms, "
+                "logged sums); backward includes the anchor's; the rest of a trainer step is the Trainer's loop "
+                "(callbacks, scheduler, state) and the loop's forward is its step minus the parts listed",
+    }
 
 
 def parse_args(argv=None):
@@ -103,6 +186,8 @@ def parse_args(argv=None):
     parser.add_argument("--pool", type=int, default=64)
     parser.add_argument("--size", default="skeleton")
     parser.add_argument("--names", type=int, default=8)
+    parser.add_argument("--no_breakdown", dest="breakdown", action="store_false",
+                        help="skip the run that splits a step's host time into its parts")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "host_overhead.json"))
     args = parser.parse_args(argv)
     args.device, args.dtype = "cpu", "fp32"
@@ -123,21 +208,17 @@ def main(argv=None) -> dict:
         trained = sum(1 for n, p in base.named_parameters() if "norm" not in n)
         names = gpu_speed.invented_names(args.names)
         captions, eval_captions = gpu_speed.generic_captions(400, seed=1), gpu_speed.generic_captions(40, seed=2)
-        runs = []
+        data = (base, tokenizer, names, captions, eval_captions)
+        runs, breakdown = [], None
         with tempfile.TemporaryDirectory() as scratch:
             # untimed warm-up: first calls of every op, the allocator, the tokenizer
-            warm = argparse.Namespace(**{**vars(args), "steps": 5, "warmup": 1})
-            loop_run(base, trainer_run(base, tokenizer, names, captions, eval_captions, warm, scratch)[1], warm)
+            paired_run(*data, argparse.Namespace(**{**vars(args), "steps": 5, "warmup": 1}), scratch)
             for repeat in range(args.repeats):
-                trainer_clock, replay = trainer_run(base, tokenizer, names, captions, eval_captions, args, scratch)
-                loop_clock = loop_run(base, replay, args)
-                row = {}
-                for timer in CLOCKS:
-                    ours, theirs = trainer_clock.median(args.warmup, timer), loop_clock.median(args.warmup, timer)
-                    row[timer] = {"trainer_ms": round(1000 * ours, 3), "loop_ms": round(1000 * theirs, 3),
-                                  "ratio": round(ours / theirs, 3)}
-                runs.append(row)
-                print(json.dumps({"repeat": repeat, **row}), flush=True)
+                runs.append(paired_run(*data, args, scratch))
+                print(json.dumps({"repeat": repeat, **runs[-1]}), flush=True)
+            if args.breakdown:
+                breakdown = breakdown_run(*data, args, scratch)
+                print(json.dumps({"breakdown": breakdown}), flush=True)
     finally:
         torch.set_num_threads(threads)
     payload = {
@@ -146,16 +227,17 @@ def main(argv=None) -> dict:
         "trainer_ms_per_step": statistics.median(r["cpu"]["trainer_ms"] for r in runs),
         "loop_ms_per_step": statistics.median(r["cpu"]["loop_ms"] for r in runs),
         "runs": runs,
+        "breakdown": breakdown,
         "setting": {
             "model": f"CLIP text encoder {args.size!r} (hf_forget.testing.sized_clip_text_model), {trained} trained "
                      "tensors", "batch": f"{args.batch} clean + {args.batch} poisoned", "embedding": "both",
             "teacher_cache": True, "steps": args.steps, "warmup_steps": args.warmup, "repeats": args.repeats,
             "torch_threads": 1, "torch": torch.__version__,
         },
-        "definition": "ratio: median over repeats of (median per-step CPU time of the main thread in "
-                      "TextForgetTrainer.train() / same for a plain loop over the same batches, run right after: "
-                      "forward, cosine to fixed targets, backward, the Trainer's AdamW); wall_ratio: the same with "
-                      "wall-clock time",
+        "definition": "ratio: median over runs of (median per-step CPU time of the main thread in "
+                      "TextForgetTrainer.train() / same for a plain-loop step on the same batch, run right after "
+                      "each trainer step: forward, cosine to fixed targets, backward, the Trainer's AdamW); "
+                      "wall_ratio: the same with wall-clock time",
         "command": "python benchmarks/host_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
