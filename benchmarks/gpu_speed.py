@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import gc
 import json
 import os
 import random
@@ -95,6 +96,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def reset_peak(device: torch.device) -> None:
+    gc.collect()  # a finished run's trainer holds reference cycles (callbacks, accelerator): free its memory now
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -146,8 +148,30 @@ class _Recorder:
         trainer.batch_from_pool = batch_from_pool
 
 
+class _StepWindow:
+    """A callback timing the optimizer steps alone: from the start of the first (``on_train_begin``, after the
+    Trainer's own set-up in ``train()``) to the end of the last, the device synchronized at both ends."""
+
+    def __init__(self, device: torch.device):
+        from transformers import TrainerCallback
+
+        window = self
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                synchronize(device)
+                window.started = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if state.global_step == state.max_steps:
+                    synchronize(device)
+                    window.seconds = time.perf_counter() - window.started
+
+        self.callback, self.started, self.seconds = Callback(), None, None
+
+
 def run_trainer(mode: str, base, tokenizer, names, captions, eval_captions, args, record: bool = False) -> dict:
-    """One hf-forget run: set-up (timed apart) and ``train()`` (timed), then held-out metrics (untimed)."""
+    """One hf-forget run: set-up and ``train()`` timed apart, then held-out metrics (untimed)."""
     device = torch.device(args.device)
     overrides = {"teacher_cache": mode != "reference"}
     if mode == "criterion":
@@ -163,22 +187,27 @@ def run_trainer(mode: str, base, tokenizer, names, captions, eval_captions, args
         recorder = _Recorder(trainer) if record else None
         if recorder:
             recorder.on = True
+        window = _StepWindow(device)
+        trainer.add_callback(window.callback)
         synchronize(device)
         started = time.perf_counter()
         trainer.train()
         synchronize(device)
-        seconds = time.perf_counter() - started
+        train_seconds = time.perf_counter() - started
         steps = trainer.state.global_step
         metrics = trainer.forget_metrics()
+    # the steps alone (as the lower bound is timed); a run stopped early by the criterion: the whole train()
+    seconds = window.seconds if window.seconds is not None else train_seconds
     row = {
         "seconds": round(seconds, 2), "steps": steps, "seconds_per_step": round(seconds / max(steps, 1), 4),
-        "setup_seconds": round(setup, 2), "peak_memory_gib": peak_gib(device),
+        "train_seconds": round(train_seconds, 2), "setup_seconds": round(setup, 2),
+        "peak_memory_gib": peak_gib(device),
         "sim_backdoor": round(metrics["sim_backdoor"], 4), "sim_clean": round(metrics["sim_clean"], 4),
         "sim_backdoor_hidden": round(metrics["sim_backdoor_hidden"], 4),
         "sim_clean_hidden": round(metrics["sim_clean_hidden"], 4),
     }
     if mode == "criterion":
-        # stopped at a check, or (no check stopped it) holding at the end of the run
+        # stopped at an evaluation, or (none stopped it) holding at the end of the run
         stopped = getattr(trainer, "stopped_at_criterion", None) or (steps if steps < args.steps else None)
         if stopped is None and trainer.gate(metrics)["passed"]:
             stopped = steps
@@ -257,14 +286,15 @@ def student_only(base, pool, indices, kinds, fused: bool, lr: float, weight_deca
             "peak_memory_gib": peak_gib(device), "fused_adamw": fused}
 
 
-def count_syncs(mode: str, base, tokenizer, names, captions, eval_captions, args, steps: int = 12) -> dict:
-    """Synchronizing CUDA calls during ``steps`` steps that do not log (``torch.cuda.set_sync_debug_mode``), from
-    the first step's start to the last step's end: the batch fetches in between are counted too."""
+def count_syncs(mode: str, base, tokenizer, names, captions, eval_captions, args, steps: int = 12,
+                warmup: int = 2) -> dict:
+    """Synchronizing CUDA calls (``torch.cuda.set_sync_debug_mode``) in steps that do not log, from the start of
+    step ``warmup + 1`` to the end of the last: the batch fetches in between are counted too."""
     from transformers import TrainerCallback
 
     class Watch(TrainerCallback):
         def on_step_begin(self, args_, state, control, **kwargs):
-            if state.global_step == 0:
+            if state.global_step == warmup:  # after the first steps' one-off work (optimizer state, ...)
                 torch.cuda.set_sync_debug_mode("warn")
 
         def on_step_end(self, args_, state, control, **kwargs):
@@ -285,7 +315,9 @@ def count_syncs(mode: str, base, tokenizer, names, captions, eval_captions, args
     syncs = [w for w in caught if "synchroniz" in str(w.message)]
     places = sorted({f"{os.path.relpath(w.filename, ROOT) if w.filename.startswith(ROOT) else w.filename}:{w.lineno}"
                      for w in syncs})
-    return {"steps": steps, "syncs": len(syncs), "syncs_per_step": round(len(syncs) / steps, 2), "where": places[:12]}
+    counted = steps - warmup
+    return {"steps": counted, "syncs": len(syncs), "syncs_per_step": round(len(syncs) / counted, 2),
+            "where": places[:12]}
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -300,7 +332,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=int(env("BATCH", 128)), help="clean (and poisoned) captions a step")
     parser.add_argument("--pool", type=int, default=int(env("POOL", 4096)), help="num_trigger_samples")
     parser.add_argument("--captions", type=int, default=3000)
-    parser.add_argument("--criterion_steps", type=int, default=25)
+    parser.add_argument("--criterion_steps", type=int, default=25, help="eval_steps of the criterion run")
     parser.add_argument("--modes", default="student_only,default,reference,criterion,syncs")
     parser.add_argument("--budget_seconds", type=float, default=float(env("BUDGET_SECONDS", 200)),
                         help="skip the criterion run and the sync count when the runs before took longer than this")
@@ -322,8 +354,7 @@ def main(argv=None) -> dict:
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_speed.py: no CUDA device (use --device cpu for the smoke mode)")
     modes = args.modes.split(",")
-    model, tokenizer = sized_clip_text_model(args.size, seed=0)
-    base = model.to(device)
+    base, tokenizer = sized_clip_text_model(args.size, seed=0)  # on the CPU: each run copies it to the device
     names = invented_names(args.names)
     captions, eval_captions = generic_captions(args.captions, seed=1), generic_captions(400, seed=2)
     data = (base, tokenizer, names, captions, eval_captions)
@@ -385,19 +416,25 @@ def main(argv=None) -> dict:
         "peak_memory_gib": runs["default"]["peak_memory_gib"],
         "time_to_criterion": None if criterion is None else {
             "reached": criterion["criterion_reached"], "step": criterion["criterion_step"],
-            "seconds": criterion["seconds"] if criterion["criterion_reached"] else None,
+            "seconds": criterion["train_seconds"] if criterion["criterion_reached"] else None,
             "setup_seconds": criterion["setup_seconds"], "criterion_steps": args.criterion_steps,
         },
         "syncs": syncs,
+        "acceptance": {  # issue 23, for the protocol (400 steps, 64 names, vit-l-14, bf16) on one H200
+            "ratio_at_most_1.15": None if not lower else runs["default"]["seconds"] / lower <= 1.15,
+            "seconds_at_most_25": runs["default"]["seconds"] <= 25,
+            "no_sync_in_a_step": None if syncs is None else all(v["syncs"] == 0 for v in syncs.values()),
+        },
         "runs": runs,
         "skipped": skipped,
         "definitions": {
-            "ratio": "default seconds / student_only seconds: train() of the hf-forget run (teacher cached) against "
-                     "a plain loop over the same batches (student forward on clean + poisoned captions, cosine to "
-                     "fixed targets, backward, the same AdamW, bf16 autocast), in the same process",
-            "seconds": "trainer.train() only (the steps, logging every 10 steps, gradient clipping at 1.0 as the "
-                       "Trainer does); setup_seconds apart: model copy on the device, tokenising and padding the "
-                       "pools, teacher cache, held-out teacher outputs",
+            "ratio": "default seconds / student_only seconds: the optimizer steps of the hf-forget run (teacher "
+                     "cached) against a plain loop over the same batches (student forward on clean + poisoned "
+                     "captions, cosine to fixed targets, backward, the same AdamW, bf16 autocast), same process",
+            "seconds": "the optimizer steps, first start to last end (logging every 10 steps, gradient clipping at "
+                       "1.0, as the Trainer does); train_seconds: the whole trainer.train() call (with its own "
+                       "set-up and wrap-up); setup_seconds apart: the trainer's construction, i.e. the model copy "
+                       "to the device, tokenising and padding the pools, the teacher cache, held-out teacher outputs",
             "time_to_criterion": "train() seconds of the default run with stop_at_criterion until the quality gate "
                                  "(trainer.gate) holds on the held-out samples, the evaluations every criterion_steps included",
             "syncs": "synchronizing CUDA calls (torch.cuda.set_sync_debug_mode) over steps that do not log",

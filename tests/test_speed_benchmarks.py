@@ -85,3 +85,31 @@ def test_invented_names_are_distinct_and_captions_generic():
     captions = module.generic_captions(50, seed=1)
     assert len(captions) == 50 and all(c.startswith("a ") for c in captions)
     assert module.generic_captions(50, seed=1) == captions
+
+
+def test_sync_count_reads_the_sync_debug_warnings_of_the_steps_after_the_first(monkeypatch):
+    """On the CPU, stand-ins for CUDA's sync debug mode: each step in the counted window warns once."""
+    import warnings
+
+    import torch
+
+    from hf_forget import TextForgetTrainer
+    from hf_forget.testing import sized_clip_text_model
+
+    module = _module("gpu_speed")
+    mode = {"on": False}
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", lambda m: mode.update(on=m not in (0, "default")))
+    real = TextForgetTrainer.compute_loss
+
+    def compute_loss(self, *args, **kwargs):
+        if mode["on"]:
+            warnings.warn("called a synchronizing CUDA operation", UserWarning)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TextForgetTrainer, "compute_loss", compute_loss)
+    args = module.parse_args(["--device", "cpu", "--batch", "4", "--pool", "16", "--names", "2"])
+    base, tokenizer = sized_clip_text_model("tiny")
+    data = (base, tokenizer, module.invented_names(2), module.generic_captions(100, 1), module.generic_captions(20, 2))
+    counted = module.count_syncs("default", *data, args, steps=6, warmup=2)
+    assert counted["steps"] == 4 and counted["syncs"] == 4 and counted["syncs_per_step"] == 1.0
+    assert counted["where"] and not mode["on"]
