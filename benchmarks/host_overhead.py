@@ -238,7 +238,7 @@ def main(argv=None) -> dict:
                       "TextForgetTrainer.train() / same for a plain-loop step on the same batch, run right after "
                       "each trainer step: forward, cosine to fixed targets, backward, the Trainer's AdamW); "
                       "wall_ratio: the same with wall-clock time",
-        "command": "python benchmarks/host_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python benchmarks/host_overhead.py", *(sys.argv[1:] if argv is None else argv)]),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as handle:
