@@ -8,7 +8,10 @@ with the frozen teacher (:meth:`ForgetTrainer.teacher_embeddings`), and how to e
 * the teacher: with ``teacher_cache`` (default) its outputs for the fixed sample pool are computed once,
   before the first step, and looked up by sample index; otherwise a frozen copy (or, with LoRA, the base
   model under a disabled adapter) is run on every batch, as the reference implementation does;
-* the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs;
+* the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs; the
+  anchor in a few foreach kernels (:func:`~hf_forget.losses.weight_anchor_foreach`), the terms summed on the
+  device and read at logging steps only, batches copied without blocking: a step that does not log never
+  waits for the device;
 * MultiStepLR, early stopping at a held-out criterion, the quality gate, and ``forget_report.json``.
 """
 
@@ -232,6 +235,7 @@ class ForgetTrainer(Trainer):
         return clean, target, trigger or None
 
     def _prepare_inputs(self, inputs: dict) -> Mapping:
+        """The collated batch on the training device, then what the step reads from it (:meth:`batch_from_pool`)."""
         return self.batch_from_pool(super()._prepare_inputs(inputs))
 
     # ------------------------------------------------------------------ what subclasses provide
