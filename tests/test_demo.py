@@ -63,6 +63,38 @@ def test_a_report_carrying_a_name_is_refused(report, tmp_path):
     assert "Ada" not in str(error.value) and "ada" not in str(error.value)
 
 
+def suite(found: float, auc: float):
+    from hf_forget.evaluation.attacks import AttackSuiteResult, empty_summary
+
+    summary = empty_summary()
+    for attack in ("idia", "idia_top5", "rank_at_10"):
+        summary[attack] = {"forgotten": found, "retained": 0.9, "unseen": 0.05}
+    summary.update(membership_auc=auc, forget_set_auc_text=auc, forget_set_auc_vision=None)
+    return AttackSuiteResult(summary=summary, details={"num_persons": {"forgotten": 1, "retained": 2, "unseen": 2}})
+
+
+def test_report_carries_the_attack_suite_in_json_markdown_and_chart(tmp_path):
+    before, after = idia([True, True, False, True, False]), idia([False, True, False, False, False])
+    report = build_report(
+        modality="text", idia_before=before, idia_after=after, forgotten=[0], similarities={"sim_clean": 0.99},
+        kept=[2], attacks_before=suite(1.0, 0.97), attacks_after=suite(0.0, 0.55),
+    )
+    assert report["attacks"]["before"]["rank_at_10"] == {"forgotten": 1.0, "retained": 0.9, "unseen": 0.05}
+    assert report["attacks"]["after"]["membership_auc"] == 0.55 and report["attacks"]["after"]["forget_set_auc_vision"] is None
+    assert set(report["attacks"]["after"]) == {"idia", "idia_top5", "rank_at_10", "membership_auc",
+                                               "forget_set_auc_text", "forget_set_auc_vision"}
+    # the kept person (#2) is reported apart from the retained one (#1)
+    assert report["idia"]["before"]["num_retained"] == 1 and report["idia"]["before"]["num_kept"] == 1
+    markdown = render_markdown(report)
+    assert "## Attack suite" in markdown and "| IDIA, top-5 vote | 100.0% | 0.0% |" in markdown
+    assert "| membership: forgotten vs never seen (true-name z-score) | 0.9700 | 0.5500 |" in markdown
+    assert "whose pictures the defense kept (n=1)" in markdown
+    paths = write_report(tmp_path / "out", report, forbidden_names=NAMES)
+    assert json.loads(paths["json"].read_text())["attacks"] == report["attacks"]
+    with Image.open(paths["chart"]) as chart:
+        assert chart.size[0] > 1500  # four panels
+
+
 def test_markdown_shows_missing_rates_as_dashes(report):
     report["idia"]["before"]["fpr"] = None
     assert "| FPR, never-seen identities (n=2) | – |" in render_markdown(report)
