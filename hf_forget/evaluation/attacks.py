@@ -5,8 +5,8 @@ person findable by a slightly stronger attacker, or make the list of forgotten p
 The suite runs, on one set of embeddings (faces and candidate prompts are embedded once per model):
 
 * ``idia``: the paper's Identity Inference Attack (top-1 majority vote per template, tau templates right);
-* ``idia_top5``: the same vote, but each image votes for its 5 most similar candidates (a template is right
-  when the true name gets the unique largest count; with 1 vote an image this is the paper's attack);
+* ``idia_top5``: the same vote read at top 5: a template is right when the true name has votes and fewer than 5
+  other candidates have as many (the paper's attack is this at top 1: a unique plurality);
 * ``rank_at_10``: the true name ranks among the 10 best candidates by mean similarity over all of a person's
   pictures and all templates (mean of the cosines = dot product of the mean face and mean prompt directions);
 * ``membership_auc``: the true name's z-score (its mean similarity standardised over all candidates of that
@@ -53,8 +53,8 @@ from .idia import (
     IDIA_TEMPLATES,
     IDIAResult,
     embed_idia_inputs,
-    idia_decisions,
     idia_from_embeddings,
+    predict_candidates,
 )
 
 logger = logging.get_logger(__name__)
@@ -147,32 +147,26 @@ def true_name_zscores(scores: torch.Tensor, targets: Sequence[int] | torch.Tenso
     return (own - scores.mean(1)) / std
 
 
-def top_k_predictions(image_embeds: torch.Tensor, text_embeds: torch.Tensor, k: int, chunk_size: int = 256) -> torch.Tensor:
-    """The ``k`` most similar candidates of each image under each template: ``(..., templates, k)``."""
-    lead = image_embeds.shape[:-1]
-    images = F.normalize(image_embeds.reshape(-1, image_embeds.shape[-1]).float(), dim=-1)
-    texts = F.normalize(text_embeds.float(), dim=-1)
-    k = min(k, texts.shape[1])
-    out = [
-        torch.einsum("nd,tcd->ntc", images[start : start + chunk_size], texts).topk(k, dim=-1).indices
-        for start in range(0, images.shape[0], chunk_size)
-    ]
-    return torch.cat(out).reshape(*lead, texts.shape[0], k)
-
-
 def top_k_idia(
     face_embeds: torch.Tensor, text_embeds: torch.Tensor, targets: Sequence[int] | torch.Tensor, k: int = TOP_K, tau: int = 1
 ) -> torch.Tensor:
-    """Recognised flags ``(persons,)`` of the IDIA where each image votes for its ``k`` best candidates.
+    """Recognised flags ``(persons,)`` of the IDIA read at top ``k`` of its majority vote.
 
-    Per template, the candidate with the unique largest number of votes wins; a person is recognised when it is
-    their own name in at least ``tau`` templates. ``k=1`` is the paper's attack.
+    As in the paper, each image votes for its most similar candidate, per template. A template is right when the
+    true name has votes and fewer than ``k`` other candidates have at least as many (ties count against the true
+    name); a person is recognised when at least ``tau`` templates are right. ``k=1`` is the paper's attack (a
+    unique plurality); a larger ``k`` also finds a name that wins some images but not the most.
     """
-    persons, images = face_embeds.shape[:2]
-    predictions = top_k_predictions(face_embeds, text_embeds, k)  # (persons, images, templates, k)
-    votes = predictions.permute(0, 2, 1, 3).reshape(persons, text_embeds.shape[0], -1)
+    if k < 1 or tau < 1:
+        raise ForgetInputError(f"k and tau must be at least 1, got k={k}, tau={tau}.")
+    predictions = predict_candidates(face_embeds, text_embeds).transpose(1, 2)  # (persons, templates, images)
+    counts = torch.zeros(*predictions.shape[:2], text_embeds.shape[1], dtype=torch.long)
+    counts.scatter_add_(-1, predictions.long(), torch.ones_like(predictions, dtype=torch.long))
     targets = torch.as_tensor(targets, dtype=torch.long)
-    return idia_decisions(votes, targets, text_embeds.shape[1], tau).recognised
+    own = counts.gather(-1, targets.view(-1, 1, 1).expand(-1, counts.shape[1], 1))
+    rivals = (counts >= own).sum(-1) - 1  # other candidates with at least the true name's votes
+    right = (own.squeeze(-1) > 0) & (rivals < k)
+    return right.sum(-1) >= tau
 
 
 def neutral_similarity(text_embeds: torch.Tensor, neutral_embeds: torch.Tensor) -> torch.Tensor:
