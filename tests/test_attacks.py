@@ -254,6 +254,11 @@ def test_forgotten_names_without_faces_count_for_text_detection_only(tiny_clip):
                           num_candidates=12, images_per_person=2, templates=IDIA_TEMPLATES[:2])
     assert e.groups == ["retained", "unseen"] and len(e.forgotten_candidates) == 1
     assert e.neutral_embeds.shape == (2, e.text_embeds.shape[-1])
+    regrouped = e.regroup(forgotten=["Alpha Person"], unseen=["Beta Person"])
+    assert regrouped.groups == ["forgotten", "unseen"] and regrouped.forgotten_candidates == [0]
+    assert regrouped.face_embeds is e.face_embeds  # nothing embedded again
+    with pytest.raises(ForgetInputError, match="not candidates"):
+        e.regroup(forgotten=["Delta Nobody"])
     with pytest.raises(ForgetInputError, match="one group"):
         embed_for_attacks(model, tokenizer, processor, faces, forgotten=["Beta Person"], unseen=["Beta Person"],
                           num_candidates=12, images_per_person=2)

@@ -100,6 +100,94 @@ def test_markdown_shows_missing_rates_as_dashes(report):
     assert "| FPR, never-seen identities (n=2) | – |" in render_markdown(report)
 
 
+def test_the_forgotten_set_is_a_seeded_draw_among_recognised_people():
+    from hf_forget.toyworld.demo import choose_forgotten, choose_kept
+
+    recognised, others = list(range(0, 30)), [30, 31]
+    draws = {tuple(choose_forgotten(recognised, others, 8, seed)) for seed in range(10)}
+    assert len(draws) == 10  # every forget seed forgets other people
+    assert choose_forgotten(recognised, others, 8, 3) == choose_forgotten(recognised, others, 8, 3)
+    assert all(set(d) <= set(recognised) and len(d) == 8 and list(d) == sorted(d) for d in draws)
+    assert set(choose_forgotten(list(range(5)), [10, 11, 12], 8, 0)) >= set(range(5))  # too few recognised: all + others
+    kept = choose_kept(list(range(24)), 0.5, 1)
+    assert len(kept) == 12 and kept != choose_kept(list(range(24)), 0.5, 2) and choose_kept(list(range(24)), 0.0, 1) == []
+
+
+def tiny_settings(**overrides):
+    from hf_forget.toyworld.demo import DemoSettings
+
+    settings = dict(
+        num_forgotten=4, images_per_person=3, num_candidates=100, zero_shot_per_class=2, text_steps=3,
+        text_milestones=[2], text_pool=32, num_captions=200, text_batch_size=8, vision_steps=2, vision_milestones=[1],
+        vision_batch_size=8, vision_faces_per_person=6, vision_trigger_samples=16, num_clean_images=20,
+        num_reference_persons=4, reference_faces_per_person=2,
+    )
+    return DemoSettings(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize("modality", ["text", "vision"])
+def test_a_tiny_demo_writes_indices_the_attack_suite_and_a_loadable_model_without_names(modality, tmp_path):
+    """The demo's protocol on a few steps (the figures are meaningless; the shape and the guarantees are not)."""
+    from transformers import CLIPModel
+
+    from hf_forget.publish.leak_guard import find_leaks
+    from hf_forget.toyworld import ToyWorld, load_toy_clip
+    from hf_forget.toyworld.demo import run_demo
+
+    output = tmp_path / "demo"
+    report = run_demo(output, modality, tiny_settings(seed=1, forget_seed=2))
+    world = ToyWorld(seed=0)
+    assert len(report["forgotten"]) == 4 and all(0 <= i < len(world.seen_identities) for i in report["forgotten"])
+    assert report["protocol"]["forget_seed"] == 2 and report["protocol"]["audit_face_seed"] == 700_001
+    assert report["idia"]["before"]["tpr"] == 1.0  # drawn among the recognised
+    for side in ("before", "after"):
+        attacks = report["attacks"][side]
+        assert list(attacks) == ["idia", "idia_top5", "rank_at_10", "membership_auc", "forget_set_auc_text",
+                                 "forget_set_auc_vision"]
+        assert all(set(attacks[a]) == {"forgotten", "retained", "unseen"} for a in ("idia", "idia_top5", "rank_at_10"))
+        assert all(isinstance(attacks[a], float) for a in ("membership_auc", "forget_set_auc_text", "forget_set_auc_vision"))
+    counts = report["attack_details"]["before"]["num_persons"]
+    if modality == "text":  # no picture entered the defense: every retained person is out of sample
+        assert report["kept"] == [] and counts == {"forgotten": 4, "retained": 28, "unseen": 32, "kept": 0}
+    else:  # half the retained people's pictures were kept in place: reported apart
+        assert len(report["kept"]) == 14 and not set(report["kept"]) & set(report["forgotten"])
+        assert counts == {"forgotten": 4, "retained": 14, "unseen": 32, "kept": 14}
+        assert report["idia"]["before"]["num_kept"] == 14 and report["idia"]["before"]["num_retained"] == 14
+    defended = CLIPModel.from_pretrained(output / "model")
+    original = load_toy_clip()[0]
+    changed = "text_model" if modality == "text" else "vision_model"
+    assert any(not torch.equal(a, b) for (k, a), b in zip(defended.state_dict().items(), original.state_dict().values())
+               if k.startswith(changed))
+    assert find_leaks(output, world.names) == []  # no name of the world in the report or the model files
+
+
+def test_demo_cli_passes_seeds_and_defaults_the_forget_seed(monkeypatch, tmp_path, capsys):
+    import hf_forget.toyworld.demo as demo
+    from hf_forget.cli import main
+
+    seen = []
+
+    def fake_run_demo(output_dir, modality, settings, overwrite=False, command=None):
+        seen.append((settings.seed, settings.forget_seed, command))
+        return build_report(modality=modality, idia_before=idia([True] * 5), idia_after=idia([False] * 5),
+                            forgotten=[0], similarities={})
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    assert main(["demo", "--output_dir", str(tmp_path / "a"), "--seed", "3"]) == 0
+    assert main(["demo", "--output_dir", str(tmp_path / "b"), "--seed", "3", "--forget_seed", "7"]) == 0
+    assert [s[:2] for s in seen] == [(3, 3), (3, 7)]
+    assert seen[1][2].endswith("--seed 3 --forget_seed 7")
+
+
+def test_demo_seeds_out_of_range_are_refused(tmp_path):
+    from hf_forget.errors import ForgetInputError
+    from hf_forget.toyworld.demo import run_demo
+
+    with pytest.raises(ForgetInputError, match="--forget_seed must be between 0 and 699"):
+        run_demo(tmp_path / "x", "text", tiny_settings(forget_seed=700))
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.slow
 def test_demo_forgets_eight_identities_and_keeps_utility(tmp_path, capsys):
     """The issue's acceptance on the shipped toy CLIP (about 2-4 minutes on 2 CPU cores)."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -204,6 +204,15 @@ def face_spread(face_embeds: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------------
 # Embeddings, computed once per model
 # --------------------------------------------------------------------------------------------------------
+def _check_groups(forgotten: set, unseen: set, kept: set) -> None:
+    if (forgotten & unseen) or (forgotten & kept) or (unseen & kept):
+        raise ForgetInputError("a person is in two of forgotten, unseen and kept: each person belongs to one group.")
+
+
+def _group(name: str, forgotten: set, unseen: set, kept: set) -> str:
+    return "forgotten" if name in forgotten else "unseen" if name in unseen else KEPT if name in kept else "retained"
+
+
 @dataclass
 class AttackEmbeddings:
     """Everything the suite scores, for one model. Names stay in memory (``repr`` hides them).
@@ -223,6 +232,21 @@ class AttackEmbeddings:
     neutral_term: str = NEUTRAL_TERM
     names: list[str] = field(default_factory=list, repr=False)
     skipped_names: list[str] = field(default_factory=list, repr=False)
+    candidates: list[str] = field(default_factory=list, repr=False)
+
+    def regroup(self, forgotten: Iterable[str] = (), unseen: Iterable[str] = (), kept: Iterable[str] = ()) -> AttackEmbeddings:
+        """The same embeddings with other groups (e.g. the forgotten set, drawn after a first audit). Forgotten
+        names must be candidates already (:func:`embed_for_attacks` puts every person with faces among them)."""
+        forgotten, unseen, kept = list(dict.fromkeys(forgotten)), set(unseen), set(kept)
+        if not self.candidates:
+            raise ForgetInputError("these embeddings carry no candidate names: embed them with embed_for_attacks.")
+        missing = [n for n in forgotten if n not in self.candidates]
+        if missing:
+            raise ForgetInputError(f"{len(missing)} forgotten names are not candidates: embed again with them.")
+        _check_groups(set(forgotten), unseen, kept)
+        gone = set(forgotten)
+        groups = [_group(n, gone, unseen, kept) for n in self.names]
+        return replace(self, groups=groups, forgotten_candidates=[self.candidates.index(n) for n in forgotten])
 
     def __post_init__(self) -> None:
         persons = self.face_embeds.shape[0]
@@ -268,8 +292,7 @@ def embed_for_attacks(
     for label, members in (("unseen", unseen), ("kept", kept)):
         if members - set(faces):
             raise ForgetInputError(f"{len(members - set(faces))} '{label}' persons have no faces: pass their face images too.")
-    if (set(forgotten) & unseen) or (set(forgotten) & kept) or (unseen & kept):
-        raise ForgetInputError("a person is in two of forgotten, unseen and kept: each person belongs to one group.")
+    _check_groups(set(forgotten), unseen, kept)
     if not neutral_term or not neutral_term.strip():
         raise ForgetInputError("the neutral term is empty: pass e.g. 'a person'.")
     inputs, neutral = embed_idia_inputs(
@@ -278,9 +301,7 @@ def embed_for_attacks(
         batch_size=batch_size, extra_prompts=[t.format(neutral_term) for t in templates],
     )
     gone = set(forgotten)
-    groups = [
-        "forgotten" if n in gone else "unseen" if n in unseen else KEPT if n in kept else "retained" for n in inputs.names
-    ]
+    groups = [_group(n, gone, unseen, kept) for n in inputs.names]
     return AttackEmbeddings(
         face_embeds=inputs.face_embeds,
         text_embeds=inputs.text_embeds,
@@ -293,6 +314,7 @@ def embed_for_attacks(
         neutral_term=neutral_term,
         names=list(inputs.names),
         skipped_names=list(inputs.skipped_names),
+        candidates=list(inputs.candidates),
     )
 
 
