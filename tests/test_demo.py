@@ -226,3 +226,24 @@ def test_demo_forgets_eight_faces_and_keeps_utility(tmp_path, capsys, modality):
     assert report["zero_shot"]["before"]["top1"] - report["zero_shot"]["after"]["top1"] <= 0.05
     text = (output / "report.json").read_text() + (output / "report.md").read_text() + capsys.readouterr().out
     assert not any(p.name in text for p in ToyWorld(seed=0).identities)
+
+
+def test_missing_optional_extras_say_how_to_install_them(monkeypatch, tmp_path):
+    import builtins
+
+    from hf_forget.errors import ForgetInputError
+    from hf_forget.evaluation.idia import generate_filler_names
+    from hf_forget.evaluation.report import plot_report
+    from hf_forget.toyworld.world import _digits
+
+    real = builtins.__import__
+
+    def without_extras(name, *args, **kwargs):
+        if name.split(".")[0] in ("sklearn", "matplotlib", "faker"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_extras)
+    for call in (lambda: _digits.__wrapped__(), lambda: generate_filler_names(3), lambda: plot_report({}, tmp_path / "c.png")):
+        with pytest.raises(ForgetInputError, match=r"pip install 'hf-forget\[demo\]'"):
+            call()
