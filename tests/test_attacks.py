@@ -174,17 +174,45 @@ def test_text_forget_set_auc_is_about_one_half_for_random_names():
     assert abs(run_attacks(e, "forget_set_auc_text").summary["forget_set_auc_text"] - 0.5) < 0.1
 
 
+def faces_world(forgotten: torch.Tensor, seed: int = 0):
+    """3 forgotten persons (their faces given), 5 retained, 8 never seen (each a cluster of pictures, cos ~0.8)."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.randn(13, 1, DIM, generator=gen)
+    others = F.normalize(centres + 0.5 * torch.randn(13, forgotten.shape[1], DIM, generator=gen), dim=-1)
+    return AttackEmbeddings(
+        torch.cat([forgotten, others]), torch.randn(T, 20, DIM, generator=gen), torch.randn(T, DIM, generator=gen),
+        targets=list(range(16)), groups=["forgotten"] * 3 + ["retained"] * 5 + ["unseen"] * 8,
+        forgotten_candidates=[0, 1, 2],
+    )
+
+
 def test_vision_forget_set_auc_is_one_when_forgotten_faces_collapse_onto_the_mean_face():
-    e = membership_world(0.0, 0.0, persons=8)
-    faces = F.normalize(e.face_embeds, dim=-1)
-    mean_face = F.normalize(F.normalize(faces.mean(1), dim=-1).mean(0), dim=0)
-    faces[:3] = mean_face + 0.01 * torch.randn(3, faces.shape[1], DIM)  # three forgotten persons on the mean face
-    e = AttackEmbeddings(faces, e.text_embeds, e.neutral_embeds, e.targets, ["forgotten"] * 3 + ["unseen"] * 13, [0, 1, 2])
-    result = run_attacks(e, "forget_set_auc_vision")
-    assert result.summary["forget_set_auc_vision"] == 1.0
-    assert result.details["forget_set_auc_vision_spread"] == 1.0  # collapsed pictures also cluster tightly
-    assert mean_face_closeness(faces)[:3].min() > mean_face_closeness(faces)[3:].max()
-    assert face_spread(faces)[:3].min() > 0.99
+    gen = torch.Generator().manual_seed(1)
+    mean_face = F.normalize(torch.randn(DIM, generator=gen), dim=0)
+    collapsed = mean_face + 0.01 * torch.randn(3, 4, DIM, generator=gen)  # three forgotten persons on one target
+    result = run_attacks(faces_world(collapsed), "forget_set_auc_vision")
+    assert result.summary["forget_set_auc_vision"] == 1.0  # their pictures cluster tighter than anyone's
+    assert result.details["forget_set_auc_vision_vs_all"] == 1.0
+    assert result.details["forget_set_auc_vision_mean_face"] == 1.0
+    assert face_spread(collapsed).min() > 0.99
+
+
+def test_vision_forget_set_auc_is_zero_when_forgotten_faces_scatter_and_one_half_when_alike():
+    gen = torch.Generator().manual_seed(2)
+    scattered = F.normalize(torch.randn(3, 4, DIM, generator=gen), dim=-1)  # no identity left: pictures spread apart
+    assert run_attacks(faces_world(scattered), "forget_set_auc_vision").summary["forget_set_auc_vision"] == 0.0
+    values = []
+    for seed in range(20):  # forgotten pictures drawn as never-seen people's are: no signal on average
+        gen = torch.Generator().manual_seed(100 + seed)
+        alike = F.normalize(torch.randn(3, 1, DIM, generator=gen) + 0.5 * torch.randn(3, 4, DIM, generator=gen), dim=-1)
+        values.append(run_attacks(faces_world(alike, seed), "forget_set_auc_vision").summary["forget_set_auc_vision"])
+    assert abs(float(np.mean(values)) - 0.5) < 0.1
+    assert mean_face_closeness(scattered).shape == (3,)
+
+
+def test_auc_is_undefined_for_nan_scores():
+    assert auc([float("nan")], [0.1]) is None
+    assert face_spread(torch.randn(2, 1, DIM)).isnan().all()  # one picture: no pairs
 
 
 # ------------------------------------------------------------------------------------------- the suite

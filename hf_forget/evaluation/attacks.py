@@ -14,10 +14,14 @@ The suite runs, on one set of embeddings (faces and candidate prompts are embedd
   far below 0.5 separates them too, the other way round);
 * ``forget_set_auc_text``: forgotten names vs every other candidate, by the mean over templates of the cosine
   between a name's prompt and the same prompt with the neutral term ("a person"), forgotten positive;
-* ``forget_set_auc_vision``: forgotten persons vs every other person with faces, by how close their pictures
-  sit to the mean face (the mean over all audited persons of their mean face direction: an attacker's estimate
-  of a vision backdoor's target), forgotten positive. (A second face statistic, how tightly a person's pictures
-  cluster, is reported in the details as ``forget_set_auc_vision_spread``.)
+* ``forget_set_auc_vision``: the faces-only analogue: forgotten persons vs never-seen persons (the text test's
+  negatives are nearly all never-seen names; a forgotten face cannot be asked to look like a known one), by how
+  tightly a person's pictures cluster (their mean pairwise cosine), forgotten positive. Forgetting changes what a
+  face means, whichever way: a recipe that pulls every forgotten face onto one target (the paper's mean face)
+  makes their pictures cluster tighter than a never-seen person's (AUC near 1); a recipe that removes the
+  identity can scatter them (AUC near 0). Both are leaks. The details add the same AUC against everyone else
+  (``forget_set_auc_vision_vs_all``) and, by closeness to the mean face of everyone audited (an attacker's
+  estimate of a mean-face target), against never-seen persons (``forget_set_auc_vision_mean_face``).
 
 Rates are reported per group: ``forgotten``, ``retained`` (known, not forgotten and, in the demo, never used by
 the defense), ``unseen`` (never seen by the model); persons of the group ``kept`` (known people whose pictures the
@@ -36,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,11 +105,12 @@ def auc(positives: Iterable[float], negatives: Iterable[float]) -> float | None:
     """Area under the ROC curve of a score separating ``positives`` from ``negatives`` (higher = positive).
 
     The rank formula: average ranks over both samples (ties share their mean rank), then
-    ``(sum of positive ranks - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``. ``None`` when a side is empty.
+    ``(sum of positive ranks - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``. ``None`` when a side is empty or a
+    score is NaN.
     """
     pos = [float(v) for v in positives]
     neg = [float(v) for v in negatives]
-    if not pos or not neg:
+    if not pos or not neg or any(math.isnan(v) for v in pos + neg):
         return None
     values = pos + neg
     order = sorted(range(len(values)), key=values.__getitem__)
@@ -192,7 +198,8 @@ def mean_face_closeness(face_embeds: torch.Tensor) -> torch.Tensor:
 
 
 def face_spread(face_embeds: torch.Tensor) -> torch.Tensor:
-    """``(persons,)``: how tightly a person's pictures cluster: their mean pairwise cosine (excluding self-pairs)."""
+    """``(persons,)``: how tightly a person's pictures cluster: their mean pairwise cosine (self-pairs excluded;
+    NaN with a single picture)."""
     faces = F.normalize(face_embeds.float(), dim=-1)
     images = faces.shape[1]
     if images < 2:
@@ -422,14 +429,15 @@ def run_attacks(
             "others_max": _round(max(others)) if others else None,
         }
     if "forget_set_auc_vision" in chosen:
-        gone = set(members["forgotten"])
-        for key, statistic in (("forget_set_auc_vision", mean_face_closeness), ("forget_set_auc_vision_spread", face_spread)):
-            values = statistic(e.face_embeds).tolist()
-            value = _round(auc([values[i] for i in sorted(gone)], [v for i, v in enumerate(values) if i not in gone]))
-            if key in summary:
-                summary[key] = value
-            else:
-                details[key] = value
+        tightness, closeness = face_spread(e.face_embeds).tolist(), mean_face_closeness(e.face_embeds).tolist()
+        forgotten = members["forgotten"]
+        others = [i for i in range(len(groups)) if i not in set(forgotten)]
+        pick = lambda values, people: [values[i] for i in people]  # noqa: E731
+        summary["forget_set_auc_vision"] = _round(auc(pick(tightness, forgotten), pick(tightness, members["unseen"])))
+        details["forget_set_auc_vision_vs_all"] = _round(auc(pick(tightness, forgotten), pick(tightness, others)))
+        details["forget_set_auc_vision_mean_face"] = _round(
+            auc(pick(closeness, forgotten), pick(closeness, members["unseen"]))
+        )
     return AttackSuiteResult(summary=summary, details=details, idia=idia_result)
 
 

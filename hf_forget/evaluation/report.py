@@ -177,7 +177,7 @@ ATTACK_LABELS = {
     "rank_at_10": "true name ranks <= 10 (mean similarity)",
     "membership_auc": "membership: forgotten vs never seen (true-name z-score)",
     "forget_set_auc_text": "forget set, text: name prompts vs neutral-term prompts",
-    "forget_set_auc_vision": "forget set, vision: faces near the mean face",
+    "forget_set_auc_vision": "forget set, vision: how tightly a person's pictures cluster, vs never seen",
 }
 
 
