@@ -446,21 +446,21 @@ def main() -> None:
     for run in args.runs.split(","):
         student, _ = load(args.model_path)
         variants = run == "with_variants"
-        extra = {"forget_variants": True, "aliases": [ALIASES[name][1] for name in forgotten],
-                 "short_trigger_fraction": args.variants_short_fraction,
+        aliases = [ALIASES[name][1] for name in forgotten] if variants else None
+        extra = {"forget_variants": True, "short_trigger_fraction": args.variants_short_fraction,
                  "preserve_neighbours": args.variants_neighbours} if variants else {}
         max_steps = args.variants_max_steps if variants else args.max_steps
         alpha = args.variants_alpha if variants else args.alpha
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             config = TextForgetConfig(
-                output_dir=tmp, names=forgotten, embedding="pooled", pooling="mean", alpha=alpha,
+                output_dir=tmp, embedding="pooled", pooling="mean", alpha=alpha,
                 max_steps=max_steps, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
                 lr_milestones=[max_steps // 2, 3 * max_steps // 4], num_trigger_samples=args.num_trigger_samples,
                 max_eval_samples=128, seed=args.seed, disable_tqdm=True, report_to="none", logging_steps=10,
                 **extra,
             )
-            result = forget_text(student, captions=train, tokenizer=tokenizer, config=config)
+            result = forget_text(student, forgotten, train, aliases=aliases, tokenizer=tokenizer, config=config)
         seconds = time.perf_counter() - start
         if args.save_dir:
             result.model.save_pretrained(os.path.join(args.save_dir, run))
