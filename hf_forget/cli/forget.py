@@ -19,6 +19,7 @@ from ..errors import ForgetInputError
 from . import text, vision
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser, config_values
+from .text import NamesArguments
 from .vision import VisionScriptArguments, face_arguments
 
 HELP = "Forget people: --modality text (names), vision (faces) or both (one CLIPModel)."
@@ -31,17 +32,9 @@ _TEXT_TRAINER_FIELDS = ("learning_rate", "max_steps", "per_device_train_batch_si
 
 
 @dataclass
-class JointScriptArguments(VisionScriptArguments):
-    """`--modality both`: the vision arguments plus the names and the caption source of the text run."""
+class JointScriptArguments(VisionScriptArguments, NamesArguments):
+    """`--modality both`: the names, the vision arguments and the caption source of the text run."""
 
-    names: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line. Never written anywhere."},
-    )
-    aliases: list[str] = field(
-        default_factory=list,
-        metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE."},
-    )
     captions: str | None = field(
         default=None, metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."}
     )

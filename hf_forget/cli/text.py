@@ -20,8 +20,8 @@ SUMMARY_KEYS = ("sim_backdoor", "sim_clean", "sim_targets", "steps")
 
 
 @dataclass
-class TextScriptArguments:
-    """What to forget and where: the data of `hf-forget text` (the settings are a [`TextForgetConfig`])."""
+class NamesArguments:
+    """Who to forget: data (personal data), never a setting."""
 
     names: list[str] = field(
         default_factory=list,
@@ -31,6 +31,12 @@ class TextScriptArguments:
         default_factory=list,
         metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE."},
     )
+
+
+@dataclass
+class TextScriptArguments(NamesArguments):
+    """What to forget and where: the data of `hf-forget text` (the settings are a [`TextForgetConfig`])."""
+
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "CLIP text encoder or CLIPModel: a local directory or a Hub id."}
     )
