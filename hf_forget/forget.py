@@ -155,11 +155,13 @@ def forget_text(
         raise ForgetInputError("pass the model's tokenizer (tokenizer=...).")
     if captions is None:
         raise ForgetInputError("no captions: pass generic captions (a list, a text file or a dataset).")
-    captions = load_captions(captions, caption_column, caption_split)
-    if trigger_captions is not None:
-        trigger_captions = load_captions(trigger_captions, caption_column, caption_split)
+    from .trainers.text import TextForgetTrainer, context_length
 
-    from .trainers.text import TextForgetTrainer
+    # Cut to the context before any per-sample work: no word past it reaches the model (a word is >= 1 token).
+    max_words = context_length(model, tokenizer)
+    captions = load_captions(captions, caption_column, caption_split, max_words=max_words)
+    if trigger_captions is not None:
+        trigger_captions = load_captions(trigger_captions, caption_column, caption_split, max_words=max_words)
 
     trainer = _run(
         lambda: TextForgetTrainer(model, config, tokenizer, captions, names, aliases=aliases,
