@@ -239,9 +239,10 @@ def load_captions(
     """Captions from a list, a ``datasets.Dataset``, a file or a dataset name/path, each cut to ``max_words``.
 
     Files go through ``datasets.load_dataset``: ``.txt`` (or any other extension: one caption a line), ``.csv``,
-    ``.tsv``, ``.json``/``.jsonl`` and ``.parquet``, each also compressed (``.gz``, ``.bz2``, ``.xz``, ``.zst``,
-    ``.lz4``); text must be UTF-8 (a byte-order mark is dropped). Blank lines are skipped. A directory saved
-    with ``save_to_disk`` is loaded as it is; any other directory or name goes to ``load_dataset``.
+    ``.tsv``, ``.json``/``.jsonl`` and ``.parquet``, each also compressed (``.gz``, ``.bz2``, ``.xz``; ``.zst``
+    and ``.lz4`` with ``zstandard`` / ``lz4`` installed); text must be UTF-8 (a byte-order mark is dropped).
+    Blank lines are skipped. A directory saved with ``save_to_disk`` is loaded as it is; any other directory or
+    name goes to ``load_dataset``.
 
     Privacy: captions may name the very people being forgotten, so nothing read here leaves a copy behind.
     Files are streamed, with ``datasets``' cache in a temporary folder that is removed afterwards: the user's
@@ -322,10 +323,11 @@ def _stream(path: str, caption_column: str, split: str, max_words: int | None, s
 
 
 def _unreadable(source: str, error: BaseException) -> ForgetInputError:
+    reason = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:120]
     return ForgetInputError(
-        f"cannot read captions from {source!r} ({type(error).__name__}): pass a UTF-8 text file with one caption a "
-        "line, a .csv/.tsv/.json/.jsonl/.parquet file with a caption column, a saved dataset directory, or a "
-        "dataset name available offline."
+        f"cannot read captions from {source!r} ({type(error).__name__}{': ' + reason if reason else ''}): pass a "
+        "UTF-8 text file with one caption a line, a .csv/.tsv/.json/.jsonl/.parquet file with a caption column, a "
+        "saved dataset directory, or a dataset name available offline."
     )
 
 
