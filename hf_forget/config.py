@@ -198,7 +198,12 @@ class ForgetConfig(TrainingArguments):
         multistep = self.lr_scheduler_type == MULTISTEP
         if multistep:
             self.lr_scheduler_type = "constant"
-        super().__post_init__()
+        try:
+            super().__post_init__()
+        except ValueError as error:  # TrainingArguments' own checks (warmup, scheduler, strategies, ...)
+            message = " ".join(str(error).split()) or type(error).__name__
+            message = message if len(message) <= 300 else message[:297] + "..."
+            raise ForgetInputError(f"invalid Trainer setting: {message}") from None
         if multistep:
             self.lr_scheduler_type = MULTISTEP
 

@@ -381,6 +381,14 @@ def forget_joint(
         raise ForgetInputError(f"{type(model).__name__} is not a CLIPModel: the joint defense needs both towers of one CLIPModel.")
     if tokenizer is None or processor is None:
         raise ForgetInputError("pass the model's tokenizer and image processor.")
+    # The face sources are read before the text run: a mistake in them is refused before anything trains.
+    faces = _faces(faces, "faces", min_face_images)
+    clean_images = load_images(clean_images, what="clean image source", min_images=2 if eval_clean_images is None else 1,
+                               image_column=image_column, max_images=max_clean_images)
+    reference_faces = _reference(reference_faces)
+    if isinstance(target_embedding, (str, os.PathLike)):
+        target_embedding = load_target_embedding(target_embedding)
+    keep_faces = keep_faces if keep_faces is None or keep_faces is False else _reference(keep_faces)
     text_dir = vision_dir = text_done = None
     if output is not None:
         if not resume_from_checkpoint:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..config import ForgetConfig, TextForgetConfig, VisionForgetConfig
 from ..errors import ForgetInputError
+from ..validation import check_output_location
 from . import text, vision
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser, config_values
@@ -36,14 +37,16 @@ class JointScriptArguments(VisionScriptArguments):
 
     names: list[str] = field(
         default_factory=list,
-        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line. Never written anywhere."},
+        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line (taken whole: a name "
+                  "with a comma, such as 'Jon Q. Public, Jr.', goes in a file). Repeat to add. Never written anywhere."},
     )
     aliases: list[str] = field(
         default_factory=list,
         metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE."},
     )
     captions: str | None = field(
-        default=None, metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."}
+        default=None, metadata={"help": "Generic captions: a UTF-8 text file (one a line), a .csv/.tsv/.json/.jsonl/.parquet file "
+                  "with a --caption_column (any of them may be .gz), a saved dataset directory or a dataset name."}
     )
     caption_column: str = field(default="text", metadata={"help": "Caption column of a dataset."})
     trigger_captions: str | None = field(
@@ -142,6 +145,7 @@ def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, opt
     names, aliases = text.names_of(args)
     faces = face_arguments(args)
     text.check_push(vision_config)
+    check_output_location(vision_config.output_dir)
     text_settings = text_config(options, vision_config)
     from ..forget import forget_joint
 
