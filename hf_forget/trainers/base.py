@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sized
 
 import torch
+from huggingface_hub import constants as hub_constants
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -195,7 +196,9 @@ class ForgetTrainer(Trainer):
         )
         cache: dict[str, Embeddings] = {"clean": {}, "target": {}, "trigger": {}}
         size = len(self.train_dataset)
-        for batch in tqdm(loader, desc="teacher outputs (once)", disable=not self.is_local_process_zero()):
+        for batch in tqdm(loader, desc="teacher outputs (once)", disable=bool(
+            self.args.disable_tqdm or not self.is_local_process_zero() or hub_constants.HF_HUB_DISABLE_PROGRESS_BARS
+        )):
             batch = self._prepare_inputs(batch)
             clean, target, trigger = self.run_teacher(batch)
             for part, outputs in (("clean", clean), ("target", target), ("trigger", trigger or {})):
