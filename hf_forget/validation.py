@@ -183,6 +183,16 @@ def load_tokenizer(path: str, hint: str, **kwargs):
     return tokenizer
 
 
+def check_name_files_outside(output_dir: str | os.PathLike, values: list[str] | None, overwrite: bool) -> None:
+    """The ``@FILE`` names files of ``values`` (``--names``/``--aliases``) are inputs too: the output may not hold
+    them (``--overwrite_output_dir`` would delete them) nor lie inside them."""
+    from .outputs import check_output_path
+
+    files = [value.lstrip("\ufeff")[1:] for value in values or () if value.lstrip("\ufeff").startswith("@")]
+    if files:
+        check_output_path(output_dir, files, overwrite)
+
+
 def validate_output_dir(output_dir: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool) -> None:
     """The output is a new or empty directory (or, with ``overwrite``, one to replace) that can be written, never
     one of the inputs nor inside or around one (see :func:`hf_forget.outputs.check_output_path`)."""

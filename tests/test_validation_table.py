@@ -159,6 +159,8 @@ def write_bad_text_inputs(root: Path) -> None:
     (root / "list_yaml.yaml").write_text("- max_steps\n")
     (root / "link_target").mkdir()
     (root / "link_out").symlink_to(root / "link_target")
+    (root / "names_dir").mkdir()
+    (root / "names_dir" / "names.txt").write_text("Jane Doe\n", encoding="utf-8")
 
 
 def write_broken_models(model_dir: Path, root: Path) -> None:
@@ -390,6 +392,14 @@ ROWS += [
     ("output-under-a-file", [*C, "--output_dir", "{captions}/defended"], "not a writable folder"),
     ("output-inside-the-package", [*C, "--output_dir", "{package}/defended"], "inside the hf-forget package"),
     ("output-is-a-symlink", [*C, "--output_dir", "{link_out}"], "symbolic link"),
+    # a names file is an input too: --overwrite_output_dir would have deleted it
+    ("output-holds-the-names-file-overwrite", ["--names", "@{names_dir}/names.txt", "--captions", "{captions}",
+                                               "--output_dir", "{names_dir}", "--overwrite_output_dir", "true"],
+     "overlaps the input"),  # fmt: skip
+    ("output-holds-the-aliases-file-overwrite", [*C, "--aliases", "@{names_dir}/names.txt", "--output_dir",
+                                                 "{names_dir}", "--overwrite_output_dir", "true"], "overlaps the input"),  # fmt: skip
+    ("output-inside-the-names-file", ["--names", "@{names_dir}/names.txt", "--captions", "{captions}",
+                                      "--output_dir", "{names_dir}/names.txt/out"], "not a writable folder"),  # fmt: skip
 ]
 
 
@@ -657,6 +667,8 @@ def clip_world(tmp_path_factory) -> Path:
     (root / "latin1_captions.txt").write_bytes("\n".join(training_captions(50)).encode("utf-8") + b" caf\xe9\n")
     (root / "latin1_names.txt").write_bytes("José Núñez\n".encode("latin-1"))
     (root / "names.txt").write_text("Jane Doe\n", encoding="utf-8")
+    (root / "names_dir").mkdir()
+    (root / "names_dir" / "names.txt").write_text("Jane Doe\n", encoding="utf-8")
     (root / "not_empty").mkdir()
     (root / "not_empty" / "keep.txt").write_text("user data", encoding="utf-8")
     (root / "link_target").mkdir()
@@ -739,6 +751,8 @@ COMMAND_ROWS = [
     ("forget-both-output-parent-not-writable", "forget", ["--output_dir", NOT_WRITABLE], "not a writable folder"),
     ("forget-both-output-is-a-symlink", "forget", ["--output_dir", "{link_out}"], "symbolic link"),
     ("forget-both-min-face-images-one", "forget", ["--min_face_images", "1"], "--min_face_images must be 2"),
+    ("forget-both-output-holds-the-names-file-overwrite", "forget",
+     ["--names", "@{names_dir}/names.txt", "--output_dir", "{names_dir}", "--overwrite_output_dir"], "overlaps the input"),  # fmt: skip
     ("forget-text-empty-name", "forget", ["--modality", "text", "--faces", None, "--clean_images", None,
                                           "--reference_faces", None, "--names", "Jane Doe,,"], "is empty"),  # fmt: skip
     ("forget-text-vision-only-option", "forget", ["--modality", "text"], "unrecognized arguments"),
