@@ -148,9 +148,10 @@ def forget_text(
         )
         tokenizer = loaded_tokenizer
     elif isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
+        from .validation import load_tokenizer, validate_tokenizer_path
 
-        tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+        validate_tokenizer_path(tokenizer)
+        tokenizer = load_tokenizer(os.fspath(tokenizer), "pass the model's tokenizer directory (tokenizer=...).")
     if tokenizer is None:
         raise ForgetInputError("pass the model's tokenizer (tokenizer=...).")
     if captions is None:

@@ -259,3 +259,15 @@ def test_unwrap_is_accelerates_and_sees_through_data_parallel_and_compile():
     assert unwrap(torch.nn.DataParallel(model)) is model
     assert unwrap(torch.compile(model)) is model
     assert is_clip_text_encoder(torch.nn.DataParallel(model))
+
+
+def test_a_tokenizer_path_for_a_model_object_is_checked(tmp_path):
+    from hf_forget import forget_text
+    from hf_forget.testing import tiny_clip_text_model
+
+    model, _ = tiny_clip_text_model()
+    with pytest.raises(ForgetInputError, match="does not exist"):
+        forget_text(model, ["Jane Doe"], CAPTIONS, tokenizer=str(tmp_path / "no_tokenizer"))
+    (tmp_path / "empty_tokenizer").mkdir()
+    with pytest.raises(ForgetInputError, match="cannot load"):
+        forget_text(model, ["Jane Doe"], CAPTIONS, tokenizer=str(tmp_path / "empty_tokenizer"))
