@@ -141,7 +141,7 @@ def load_pretrained(cls, path: str, hint: str, **kwargs):
         raise ForgetInputError(f"cannot load {path!r} ({_first_line(error)}): {hint}") from None
 
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
 
 def check_output_location(output_dir: str | os.PathLike, label: str = "output directory") -> None:
