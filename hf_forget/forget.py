@@ -148,18 +148,21 @@ def forget_text(
         )
         tokenizer = loaded_tokenizer
     elif isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
+        from .validation import load_tokenizer, validate_tokenizer_path
 
-        tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+        validate_tokenizer_path(tokenizer)
+        tokenizer = load_tokenizer(os.fspath(tokenizer), "pass the model's tokenizer directory (tokenizer=...).")
     if tokenizer is None:
         raise ForgetInputError("pass the model's tokenizer (tokenizer=...).")
     if captions is None:
         raise ForgetInputError("no captions: pass generic captions (a list, a text file or a dataset).")
-    captions = load_captions(captions, caption_column, caption_split)
-    if trigger_captions is not None:
-        trigger_captions = load_captions(trigger_captions, caption_column, caption_split)
+    from .trainers.text import TextForgetTrainer, context_length
 
-    from .trainers.text import TextForgetTrainer
+    # Cut to the context before any per-sample work: no word past it reaches the model (a word is >= 1 token).
+    max_words = context_length(model, tokenizer)
+    captions = load_captions(captions, caption_column, caption_split, max_words=max_words)
+    if trigger_captions is not None:
+        trigger_captions = load_captions(trigger_captions, caption_column, caption_split, max_words=max_words)
 
     trainer = _run(
         lambda: TextForgetTrainer(model, config, tokenizer, captions, names, aliases=aliases,
@@ -379,6 +382,14 @@ def forget_joint(
         raise ForgetInputError(f"{type(model).__name__} is not a CLIPModel: the joint defense needs both towers of one CLIPModel.")
     if tokenizer is None or processor is None:
         raise ForgetInputError("pass the model's tokenizer and image processor.")
+    # The face sources are read before the text run: a mistake in them is refused before anything trains.
+    faces = _faces(faces, "faces", min_face_images)
+    clean_images = load_images(clean_images, what="clean image source", min_images=2 if eval_clean_images is None else 1,
+                               image_column=image_column, max_images=max_clean_images)
+    reference_faces = _reference(reference_faces)
+    if isinstance(target_embedding, (str, os.PathLike)):
+        target_embedding = load_target_embedding(target_embedding)
+    keep_faces = keep_faces if keep_faces is None or keep_faces is False else _reference(keep_faces)
     text_dir = vision_dir = text_done = None
     if output is not None:
         if not resume_from_checkpoint:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Collection
 
-from ._parsing import CommandParser
+from ._parsing import CommandParser, non_negative_int, positive_int
 
 HELP = "Run the Identity Inference Attack: does a CLIP link these people's names to their faces?"
 
@@ -28,11 +28,11 @@ def make_parser(prog: str = "hf-forget audit") -> CommandParser:
     parser.add_argument("--model_name_or_path", required=True, help="A CLIPModel checkpoint directory (with tokenizer and image processor).")
     parser.add_argument("--faces", required=True, help="Folder with one subfolder of face images per person the model should know.")
     parser.add_argument("--unseen_faces", help="Folder of persons the model never saw (their recognition rate is the FPR).")
-    parser.add_argument("--candidates", type=int, default=1000, help="Candidate names in total: real ones plus seeded fillers (default 1000).")
-    parser.add_argument("--images_per_person", type=int, default=20, help="Images used a person; persons with fewer are skipped (default 20).")
-    parser.add_argument("--tau", type=int, default=1, help="Right templates needed to count as recognised (default 1).")
-    parser.add_argument("--seed", type=int, default=42, help="Seed of the filler-name generator (default 42).")
-    parser.add_argument("--batch_size", type=int, default=1024, help="Prompts embedded at once (default 1024).")
+    parser.add_argument("--candidates", type=positive_int, default=1000, help="Candidate names in total: real ones plus seeded fillers (default 1000).")
+    parser.add_argument("--images_per_person", type=positive_int, default=20, help="Images used a person; persons with fewer are skipped (default 20).")
+    parser.add_argument("--tau", type=positive_int, default=1, help="Right templates needed to count as recognised (default 1).")
+    parser.add_argument("--seed", type=non_negative_int, default=42, help="Seed of the filler-name generator (default 42).")
+    parser.add_argument("--batch_size", type=positive_int, default=1024, help="Prompts embedded at once (default 1024).")
     parser.add_argument(
         "--attacks",
         help="Also run the attack suite: 'all' or a comma list of idia, idia_top5, rank_at_10, membership_auc, "
@@ -58,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
 def load_clip(path: str, device: str | None = None):
     """``(CLIPModel, tokenizer, image processor)`` from a checkpoint directory; user errors as ForgetInputError."""
     import torch
-    from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+    from transformers import CLIPImageProcessorPil, CLIPModel
 
     from ..errors import ForgetInputError
-    from ..validation import read_model_type, validate_model_path
+    from ..validation import check_device, load_pretrained, load_tokenizer, read_model_type, validate_model_path
 
+    check_device(device)
     validate_model_path(path)
     if os.path.isdir(path):
         model_type, _ = read_model_type(path)
@@ -71,15 +72,10 @@ def load_clip(path: str, device: str | None = None):
                 f"{path!r} holds a {model_type or 'unknown'} model, not a CLIP (CLIPModel) checkpoint: the audit needs "
                 "both the text and the vision tower."
             )
-    try:
-        model = CLIPModel.from_pretrained(path)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        processor = CLIPImageProcessorPil.from_pretrained(path)
-    except OSError as error:
-        raise ForgetInputError(
-            f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a CLIPModel directory holding its weights, "
-            "tokenizer and preprocessor_config.json."
-        ) from None
+    hint = "pass a CLIPModel directory holding its weights, tokenizer and preprocessor_config.json."
+    model = load_pretrained(CLIPModel, path, hint)
+    tokenizer = load_tokenizer(path, hint)
+    processor = load_pretrained(CLIPImageProcessorPil, path, hint)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer, processor
 

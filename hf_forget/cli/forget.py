@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..config import ForgetConfig, TextForgetConfig, VisionForgetConfig
 from ..errors import ForgetInputError
+from ..validation import check_name_files_outside, check_output_location
 from . import text, vision
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser, config_values
@@ -36,7 +37,8 @@ class JointScriptArguments(VisionScriptArguments, NamesArguments):
     """`--modality both`: the names, the vision arguments and the caption source of the text run."""
 
     captions: str | None = field(
-        default=None, metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."}
+        default=None, metadata={"help": "Generic captions: a UTF-8 text file (one a line), a .csv/.tsv/.json/.jsonl/.parquet file "
+                  "with a --caption_column (any of them may be .gz), a saved dataset directory or a dataset name."}
     )
     caption_column: str = field(default="text", metadata={"help": "Caption column of a dataset."})
     trigger_captions: str | None = field(
@@ -135,6 +137,8 @@ def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, opt
     names, aliases = text.names_of(args)
     faces = face_arguments(args)
     text.check_push(vision_config)
+    check_output_location(vision_config.output_dir)
+    check_name_files_outside(vision_config.output_dir, args.names + args.aliases, vision_config.overwrite_output_dir)
     text_settings = text_config(options, vision_config)
     from ..forget import forget_joint
 

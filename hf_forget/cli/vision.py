@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..config import VisionForgetConfig
 from ..errors import ForgetInputError
+from ..validation import check_output_location
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser
 from .text import finish
@@ -91,6 +92,14 @@ def face_arguments(args) -> dict:
             raise ForgetInputError(f"pass {option} (see --help).")
     if not args.reference_faces and not args.target_embedding:
         raise ForgetInputError("pass --reference_faces (faces of many other people) or --target_embedding.")
+    if args.min_face_images < 2:
+        raise ForgetInputError(
+            f"--min_face_images must be 2 or more (one image of each person is held out), got {args.min_face_images}."
+        )
+    if args.max_clean_images is not None and args.max_clean_images < 2:
+        raise ForgetInputError(
+            f"--max_clean_images must be 2 or more (one clean image is held out), got {args.max_clean_images}."
+        )
     return dict(
         reference_faces=args.reference_faces, target_embedding=args.target_embedding,
         min_face_images=args.min_face_images, image_column=args.image_column,
@@ -107,6 +116,7 @@ def run(args: VisionScriptArguments, config: VisionForgetConfig) -> int:
         raise ForgetInputError("--push_to_hub needs the forgotten names for the leak scan: after this run, publish "
                                f"with `hf-forget push {config.output_dir} --repo_id ID --names @NAMES`.")
     faces = face_arguments(args)
+    check_output_location(config.output_dir)
     from ..forget import forget_faces
 
     with stdout_to_stderr():

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Mapping, Sized
 
 import torch
+from huggingface_hub import constants as hub_constants
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -213,8 +214,8 @@ class ForgetTrainer(Trainer):
         )
         cache: dict[str, Embeddings] = {"clean": {}, "target": {}, "trigger": {}}
         size = len(self.train_dataset)
-        quiet = self.args.disable_tqdm or not self.is_local_process_zero()
-        for batch in tqdm(loader, desc="teacher outputs (once)", disable=quiet):
+        quiet = self.args.disable_tqdm or not self.is_local_process_zero() or hub_constants.HF_HUB_DISABLE_PROGRESS_BARS
+        for batch in tqdm(loader, desc="teacher outputs (once)", disable=bool(quiet)):
             batch = self._prepare_inputs(batch)
             clean, target, trigger = self.run_teacher(batch)
             for part, outputs in (("clean", clean), ("target", target), ("trigger", trigger or {})):
