@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import unicodedata
 
 from .errors import ForgetInputError
@@ -141,32 +140,6 @@ def load_pretrained(cls, path: str, hint: str, **kwargs):
         raise ForgetInputError(f"cannot load {path!r} ({_first_line(error)}): {hint}") from None
 
 
-PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
-
-
-def check_output_location(output_dir: str | os.PathLike, label: str = "output directory") -> None:
-    """``output_dir`` can be created where it is: not inside the installed hf-forget package (its shipped toy
-    checkpoint is an input of the demo), and its nearest existing parent folder accepts a new folder.
-
-    Writability is probed by creating and removing a folder: ``os.access`` answers yes to root on a read-only
-    file system or under ``/proc``, and the run would fail only when it writes, after the work is done.
-    """
-    path = os.path.abspath(os.fspath(output_dir))
-    real = os.path.realpath(path)
-    if real == PACKAGE_DIR or real.startswith(PACKAGE_DIR + os.sep):
-        raise ForgetInputError(
-            f"{label} {os.fspath(output_dir)!r} lies inside the hf-forget package: pass a folder of your own."
-        )
-    parent = os.path.dirname(path)
-    while not os.path.lexists(parent) and parent != os.path.dirname(parent):
-        parent = os.path.dirname(parent)
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".hf-forget-probe-", dir=parent))
-    except OSError as error:
-        raise ForgetInputError(
-            f"cannot create {label} {os.fspath(output_dir)!r}: {parent!r} is not a writable folder "
-            f"({error.strerror or type(error).__name__}); pass another path."
-        ) from None
 
 
 def load_tokenizer(path: str, hint: str, **kwargs):
@@ -198,8 +171,7 @@ def validate_output_dir(output_dir: str | os.PathLike, inputs: list[str | os.Pat
     one of the inputs nor inside or around one (see :func:`hf_forget.outputs.check_output_path`)."""
     from .outputs import check_output_path
 
-    check_output_location(output_dir)
-    check_output_path(output_dir, [*inputs, PACKAGE_DIR], overwrite)
+    check_output_path(output_dir, inputs, overwrite)
 
 
 def validate_tokenizer(model, tokenizer) -> None:

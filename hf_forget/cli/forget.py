@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..config import ForgetConfig, TextForgetConfig, VisionForgetConfig
 from ..errors import ForgetInputError
-from ..validation import check_name_files_outside, check_output_location
+from ..validation import check_name_files_outside
 from . import text, vision
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser, config_values
@@ -137,7 +137,6 @@ def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, opt
     names, aliases = text.names_of(args)
     faces = face_arguments(args)
     text.check_push(vision_config)
-    check_output_location(vision_config.output_dir)
     check_name_files_outside(vision_config.output_dir, args.names + args.aliases, vision_config.overwrite_output_dir)
     text_settings = text_config(options, vision_config)
     from ..forget import forget_joint

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..config import TextForgetConfig, parse_names
 from ..errors import ForgetInputError, QualityGateError
-from ..validation import check_name_files_outside, check_output_location
+from ..validation import check_name_files_outside
 from ._output import print_summary, stdout_to_stderr
 from ._parsing import DataclassArgumentParser
 
@@ -89,7 +89,6 @@ def run(script_args: TextScriptArguments, config: TextForgetConfig) -> int:
     if not script_args.captions:
         raise ForgetInputError("pass --captions: a text file with one generic caption a line, or a dataset.")
     check_push(config)
-    check_output_location(config.output_dir)
     check_name_files_outside(config.output_dir, script_args.names + script_args.aliases, config.overwrite_output_dir)
     with stdout_to_stderr():
         if script_args.pipeline:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from ..config import VisionForgetConfig
 from ..errors import ForgetInputError
-from ..validation import check_output_location
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser
 from .text import finish
@@ -116,7 +115,6 @@ def run(args: VisionScriptArguments, config: VisionForgetConfig) -> int:
         raise ForgetInputError("--push_to_hub needs the forgotten names for the leak scan: after this run, publish "
                                f"with `hf-forget push {config.output_dir} --repo_id ID --names @NAMES`.")
     faces = face_arguments(args)
-    check_output_location(config.output_dir)
     from ..forget import forget_faces
 
     with stdout_to_stderr():
