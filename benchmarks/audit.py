@@ -19,7 +19,7 @@ def toy_audit(model, forgotten: list[str] | None = None) -> dict:
     """
     from hf_forget.evaluation.idia import build_candidates, embed_candidate_prompts, idia_from_embeddings
     from hf_forget.toyworld import ToyWorld, load_toy_clip
-    from hf_forget.triggers.faces import embed_images
+    from hf_forget.data.faces import embed_images
 
     if not _AUDIT:
         world = ToyWorld(seed=0)

@@ -70,8 +70,8 @@ from transformers import AutoModel, AutoTokenizer, set_seed  # noqa: E402
 from hf_forget import TextForgetConfig, forget_text  # noqa: E402
 from hf_forget.encoders import encode_text  # noqa: E402
 from hf_forget.evaluation.attacks import auc  # noqa: E402
-from hf_forget.triggers.aliases import surname  # noqa: E402
-from hf_forget.triggers.text import mentions_any  # noqa: E402
+from hf_forget.data.aliases import surname  # noqa: E402
+from hf_forget.data.text import mentions_any  # noqa: E402
 
 # One table of public figures: name -> the attribute the knowledge probe looks for. Those with an entry in
 # ALIASES can be forgotten (a seeded random choice of them is); every other figure of the table is retained:

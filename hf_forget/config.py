@@ -257,7 +257,7 @@ class TextForgetConfig(ForgetConfig):
             Keep in place the `preserve_neighbours` vocabulary words nearest each trigger (the teacher's pooled
             embeddings; typically a person's field, country, roles): they become extra clean samples,
             `neighbour_fraction` of them. Forgetting a name otherwise drags the concepts tied to it, and a
-            probe reads the drift back (see `hf_forget.triggers.neighbours`). `0` (default): the paper's
+            probe reads the drift back (see `hf_forget.data.neighbours`). `0` (default): the paper's
             clean samples only. Words of a trigger (names, variants, aliases) are never kept: list a one-word
             nickname as an alias, or it may be among the words held in place. The words stay in memory, like
             the names.

@@ -23,11 +23,11 @@ from transformers.utils import logging
 from . import __version__
 from .config import TextForgetConfig, VisionForgetConfig
 from .errors import ForgetInputError
-from .images import load_face_folders, load_images
+from .data.images import load_face_folders, load_images
 from .models import load_clip_model, load_text_encoder, load_vision_encoder
 from .outputs import REPORT_NAME, OutputFolder, resolve_resume, write_json
-from .triggers.faces import FaceAugmentation, load_target_embedding
-from .triggers.text import load_captions
+from .data.faces import FaceAugmentation, load_target_embedding
+from .data.text import load_captions
 
 logger = logging.get_logger(__name__)
 
@@ -311,7 +311,7 @@ def _face_trainer(model, processor, config, faces, clean_images, *, reference_fa
         trainer = VisionForgetTrainer(model, config, processor, persons, clean, reference_faces=reference,
                                       target_embedding=target_embedding, keep_faces=kept, **trainer_kwargs)
         if save_target_to and trainer.is_world_process_zero():
-            from .triggers.faces import save_target_embedding
+            from .data.faces import save_target_embedding
 
             save_target_embedding(trainer._target, save_target_to)
         return trainer

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from .errors import ForgetInputError
-from .triggers.text import normalize
+from .data.text import normalize
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 

@@ -9,7 +9,7 @@ import pytest
 from hf_forget import TextForgetConfig, VisionForgetConfig, forget_text
 from hf_forget.evaluation.aliases import alias_attack, attack_variants, misspell
 from hf_forget.testing import tiny_clip_text_model
-from hf_forget.triggers.aliases import expand_names, name_variants
+from hf_forget.data.aliases import expand_names, name_variants
 
 from conftest import held_out_captions, training_captions
 

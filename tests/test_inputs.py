@@ -17,7 +17,7 @@ import torch
 from hf_forget.cli import main
 from hf_forget.config import parse_names
 from hf_forget.errors import ForgetInputError
-from hf_forget.triggers.text import (
+from hf_forget.data.text import (
     MAX_CAPTION_WORDS,
     build_text_triggers,
     load_captions,

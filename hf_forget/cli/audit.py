@@ -82,7 +82,7 @@ def load_clip(path: str, device: str | None = None):
 
 def load_faces(folder: str) -> dict:
     """Person name (subfolder name) -> images."""
-    from ..images import load_face_folders
+    from ..data.images import load_face_folders
 
     loaded = load_face_folders(folder, min_images_per_person=1)
     return dict(zip(loaded.folder_names, loaded.persons))

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def augmentation(face_scale):
-    from ..triggers.faces import FaceAugmentation
+    from ..data.faces import FaceAugmentation
 
     if len(face_scale) != 2:
         raise ForgetInputError(f"--face_scale takes two numbers (low high), got {face_scale}.")

@@ -481,7 +481,7 @@ def embed_idia_inputs(
             f"no person has at least {images_per_person} face images: add images or lower images_per_person."
         )
 
-    from ..triggers.faces import embed_images  # noqa: PLC0415 - keeps the import graph light
+    from ..data.faces import embed_images  # noqa: PLC0415 - keeps the import graph light
 
     images = [image for i in evaluated for image in list(faces[names[i]])[:images_per_person]]
     was_training = text_model.training, vision_model.training

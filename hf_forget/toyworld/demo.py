@@ -304,7 +304,7 @@ def run_demo(
                     num_trigger_samples=settings.vision_trigger_samples,
                     seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
-                from ..triggers.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
+                from ..data.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
 
                 before_vision = copy.deepcopy(model)
                 mark = time.perf_counter()

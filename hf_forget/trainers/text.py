@@ -17,8 +17,8 @@ from ..errors import ForgetInputError
 from ..encoders import _base_model, check_text_encoder, encode_text, is_clip_text_encoder, trainable_text_modules
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
 from ..pooling import resolve_pooling
-from ..triggers.aliases import expand_names
-from ..triggers.text import build_text_triggers, split_held_out
+from ..data.aliases import expand_names
+from ..data.text import build_text_triggers, split_held_out
 from .base import Embeddings, ForgetTrainer
 
 logger = logging.get_logger(__name__)
@@ -248,7 +248,7 @@ class TextForgetTrainer(ForgetTrainer):
             carriers=trigger_captions,
         )
         if args.preserve_neighbours:
-            from ..triggers.neighbours import mix_in, neighbour_words
+            from ..data.neighbours import mix_in, neighbour_words
 
             words = neighbour_words(model, processing_class, trigger_names, args.preserve_neighbours, args.pooling,
                                     self.max_length, exclude=[args.neutral_term])
