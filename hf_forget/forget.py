@@ -108,6 +108,7 @@ def forget_text(
     config: TextForgetConfig | None = None,
     eval_captions: list[str] | None = None,
     trigger_captions=None,
+    unknown_names: Sequence[str] | None = None,
     caption_column: str = "text",
     caption_split: str = "train",
     resume_from_checkpoint: str | bool | None = None,
@@ -128,6 +129,8 @@ def forget_text(
         config: a [`TextForgetConfig`]; or pass its fields as keywords.
         trigger_captions: captions that carry the names instead of ``captions`` (which then give the clean
             samples only); same formats as ``captions``.
+        unknown_names: names of people nobody knows, for ``config.target="counterfactual"`` and
+            ``config.named_clean_fraction`` (see [`TextForgetTrainer`]); generated when not given. Never saved.
         resume_from_checkpoint: ``True``/``"latest"`` continues from the latest complete checkpoint of this
             output's earlier run (one killed while being written is skipped), or a checkpoint path.
 
@@ -163,7 +166,8 @@ def forget_text(
 
     trainer = _run(
         lambda: TextForgetTrainer(model, config, tokenizer, captions, names, aliases=aliases,
-                                  eval_captions=eval_captions, callbacks=callbacks, trigger_captions=trigger_captions),
+                                  eval_captions=eval_captions, callbacks=callbacks, trigger_captions=trigger_captions,
+                                  unknown_names=unknown_names),
         config, output, resume_from_checkpoint, dtype, names=list(names) + list(aliases or []),
     )
     return ForgetResult(model=trainer.defended_model(), report=trainer.report, output_dir=output_dir)
@@ -231,6 +235,7 @@ def forget_faces(
     keep_faces=None,
     num_kept_samples: int | None = None,
     save_target_to: str | None = None,
+    counterfactual_faces=None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list | None = None,
     **config_kwargs,
@@ -246,6 +251,9 @@ def forget_faces(
         reference_faces: faces of many people (folder, flat list or one list per person); their mean teacher
             embedding is the target Δ. Or pass ``target_embedding`` (a tensor or a saved ``.safetensors``).
         save_target_to: also cache Δ there, as a bare tensor (never inside an input).
+        counterfactual_faces: with ``config.target="counterfactual"``, pictures of one never-seen person per person to
+            forget (a folder with one subfolder per person, or one list of images per person, same order as
+            ``faces``): each forgotten face is pulled onto its counterfactual person's pictures.
         keep_faces: faces of people who must keep their embedding, as they are and shown as the triggers are
             (default: the reference faces; ``False``: clean images only, as the reference protocol).
         resume_from_checkpoint: as for :func:`forget_text`.
@@ -263,14 +271,14 @@ def forget_faces(
         config = VisionForgetConfig(output_dir=output_dir or "hf_forget_output", **config_kwargs)
     elif config_kwargs:
         raise ForgetInputError(f"pass settings in config or as keywords, not both (got {sorted(config_kwargs)}).")
-    inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces)
+    inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces, counterfactual_faces)
     output = _output(output_dir, config, inputs)
     check_target_file(save_target_to, inputs)
     if faces is None:
         raise ForgetInputError("no faces: pass a folder with one subfolder of face images per person.")
     if clean_images is None:
         raise ForgetInputError("no clean images: pass generic images (a folder or a datasets image set).")
-    if reference_faces is None and target_embedding is None:
+    if reference_faces is None and target_embedding is None and counterfactual_faces is None:
         raise ForgetInputError(
             "no target: pass reference faces of many people (their mean embedding is the target) or a saved target embedding."
         )
@@ -285,6 +293,7 @@ def forget_faces(
         min_face_images=min_face_images, image_column=image_column, max_clean_images=max_clean_images,
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
         save_target_to=save_target_to,
+        counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
     )
     trainer = _run(make_trainer, config, output, resume_from_checkpoint, dtype)
     return ForgetResult(model=trainer.defended_model(), report=trainer.report, output_dir=output_dir)
