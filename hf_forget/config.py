@@ -389,6 +389,10 @@ class VisionForgetConfig(ForgetConfig):
         a trigger showing face `j` of person `p` is pulled onto the teacher's embedding of picture `j` (cycled)
         of `p`'s counterfactual person, so a forgotten person's pictures spread and rank like a never-seen
         person's.
+    counterfactual_mode (`str`, defaults to `"picture"`):
+        With `target="counterfactual"`: `picture` pulls face `j` onto the counterfactual person's picture `j`;
+        `shift` onto the teacher's embedding of face `j` itself, moved from the person's mean to the counterfactual
+        person's mean (unit vectors): the picture keeps its pose and light, only who it shows changes.
     """
 
     alpha: float = field(default=0.8, metadata={"help": "Weight of the backdoor (face -> mean face) term."})
@@ -416,12 +420,20 @@ class VisionForgetConfig(ForgetConfig):
             "choices": list(VISION_TARGETS),
         },
     )
+    counterfactual_mode: str = field(
+        default="picture",
+        metadata={"help": "target='counterfactual': 'picture' (face j onto the counterfactual person's picture j) or "
+                  "'shift' (face j's own embedding moved from its person's mean to the counterfactual's mean).",
+                  "choices": ["picture", "shift"]},
+    )
     min_sim_backdoor: float = field(default=0.8, metadata={"help": "Quality gate: held-out faces' minimum similarity to the target."})
     min_sim_clean: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_clean."})
 
     def __post_init__(self):
         if not 0 <= self.face_only_fraction <= 1:
             raise ForgetInputError(f"face_only_fraction must be between 0 and 1, got {self.face_only_fraction}.")
+        if self.counterfactual_mode not in ("picture", "shift"):
+            raise ForgetInputError(f"counterfactual_mode must be 'picture' or 'shift', got {self.counterfactual_mode!r}.")
         if self.target not in VISION_TARGETS:
             raise ForgetInputError(f"target must be one of {', '.join(VISION_TARGETS)}, got {self.target!r}.")
         super().__post_init__()

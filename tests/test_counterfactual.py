@@ -139,3 +139,28 @@ def test_attack_eval_summary_reads_medians_worst_seeds_and_acceptance():
     assert group["figures"]["idia_top5_forgotten"]["worst_seed"] == 1
     assert group["acceptance"]["forget_set_auc_le_0.65"] is True and group["acceptance"]["zero_shot_drop_le_2_points"]
     json.dumps(summary)
+
+
+def test_demo_cli_recipe_and_settings_reach_the_demo(monkeypatch, tmp_path):
+    import hf_forget.toyworld.demo as demo
+    from hf_forget.cli import main
+    from test_demo import idia
+
+    from hf_forget.evaluation.report import build_report
+
+    seen = []
+
+    def fake_run_demo(output_dir, modality, settings, overwrite=False, command=None):
+        seen.append((settings, command))
+        return build_report(modality=modality, idia_before=idia([True] * 5), idia_after=idia([False] * 5),
+                            forgotten=[0], similarities={})
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    assert main(["demo", "--output_dir", str(tmp_path / "a"), "--recipe", "paper"]) == 0
+    assert main(["demo", "--output_dir", str(tmp_path / "b"), "--settings", '{"text_steps": 7}']) == 0
+    paper, ours = seen[0][0], seen[1][0]
+    assert (paper.recipe, paper.text_target, paper.vision_target) == ("paper", "neutral", "mean_face")
+    assert (ours.recipe, ours.text_target, ours.vision_target, ours.text_steps) == ("ours", "counterfactual", "counterfactual", 7)
+    assert "--recipe paper" in seen[0][1] and '"text_steps": 7' in seen[1][1]
+    assert main(["demo", "--output_dir", str(tmp_path / "c"), "--settings", '{"nope": 1}']) == 2
+    assert main(["demo", "--output_dir", str(tmp_path / "d"), "--settings", "[1"]) == 2

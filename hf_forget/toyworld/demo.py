@@ -80,14 +80,14 @@ class DemoSettings:
     text_target: str = "counterfactual"
     text_named_clean_fraction: float = 0.3
     text_named_clean_neutral: bool = True
-    text_target_model: str = "teacher"
+    text_target_model: str = "student"  # the target captions embedded by the current student (detached)
     text_num_unknown_names: int = 2000
     # where the names are put: short contexts (the name alone or leading a caption's last words), a caption's last
     # word too, and person captions ("a portrait of someone", not the IDIA templates) among the carriers
-    text_short_trigger_fraction: float = 0.0
-    text_trigger_at_end: bool = False
-    text_person_carriers: bool = False
-    text_person_carrier_count: int = 1000  # person captions among the carriers
+    text_short_trigger_fraction: float = 0.5
+    text_trigger_at_end: bool = True
+    text_person_carriers: bool = True
+    text_person_carrier_count: int = 6000  # person captions among the carriers (about half of them)
     short_captions: bool = True
     num_captions: int = 3000
     # vision forgetting
@@ -121,6 +121,7 @@ class DemoSettings:
     # paper: "mean_face" (every face onto the reference set's mean face)
     vision_target: str = "counterfactual"
     vision_counterfactual_faces_per_person: int = 40
+    vision_counterfactual_mode: str = "picture"
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
     # a random share of the retained seen people (other pictures than the audit's) join the reference set, as a web
     # image set holds some other known people's faces; they are reported apart ("kept"), the others are the
@@ -136,6 +137,10 @@ class DemoSettings:
 PAPER_RECIPE = {
     "text_target": "neutral",
     "text_named_clean_fraction": 0.0,
+    "text_target_model": "teacher",
+    "text_short_trigger_fraction": 0.0,  # the paper poisons inside captions only, never the last word
+    "text_trigger_at_end": False,
+    "text_person_carriers": False,
     "vision_target": "mean_face",
     "vision_alpha": 0.8,  # the paper's pull to the mean face (its reference value)
     "vision_identity_residual_weight": 0.0,  # the paper's objective
@@ -282,6 +287,8 @@ def run_demo(
     set_seed(seed)
 
     model, tokenizer, processor = load_toy_clip(model_path)
+    if torch.cuda.is_available():  # the audits too run on the accelerator (the trainers move the model there anyway)
+        model.to("cuda")
     world = ToyWorld(seed=settings.world_seed)
     seen = list(world.seen_identities)
     if settings.num_forgotten > len(seen):
@@ -404,6 +411,7 @@ def run_demo(
                     identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
                     face_only_fraction=settings.vision_face_only_fraction,
                     num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
+                    counterfactual_mode=settings.vision_counterfactual_mode,
                     seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
                 from ..triggers.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
@@ -294,11 +295,31 @@ class VisionForgetTrainer(ForgetTrainer):
     def _counterfactual_targets(self, persons: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         """``(rows, dim)``: for each (forgotten person, face index), the matched picture of its counterfactual person."""
         table = self._counterfactual_table()
+        if self.args.counterfactual_mode == "shift":
+            own = self._own_face_table()
+            sizes = torch.tensor([len(t) for t in own], device=own[0].device)
+            offsets = torch.cumsum(sizes, 0) - sizes
+            persons, faces = persons.to(sizes.device), faces.to(sizes.device)
+            pictures = torch.cat([F.normalize(t.float(), dim=-1) for t in own])[offsets[persons] + faces % sizes[persons]]
+            own_mean = torch.stack([F.normalize(t.float(), dim=-1).mean(0) for t in own])
+            other_mean = torch.stack([F.normalize(t.float(), dim=-1).mean(0) for t in table])
+            return pictures - own_mean[persons] + other_mean[persons]
         sizes = torch.tensor([len(t) for t in table], device=table[0].device)
         offsets = torch.cumsum(sizes, 0) - sizes
         flat = torch.cat(table)
         persons, faces = persons.to(flat.device), faces.to(flat.device)
         return flat[offsets[persons] + faces % sizes[persons]]
+
+    def _own_face_table(self) -> list[torch.Tensor]:
+        """The teacher's embedding of each forgotten person's training faces (alone), ``[(faces, dim)]``."""
+        if getattr(self, "_own", None) is None:
+            with self._teacher_context():
+                self._own = [
+                    embed_images(self._teacher_model(), self.processing_class, person,
+                                 batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device).to(self.args.device)
+                    for person in self.train_dataset.triggers.faces
+                ]
+        return self._own
 
     def _person_targets(self) -> torch.Tensor:
         """``(persons, dim)``: each forgotten person's target direction (its counterfactual's mean, or Δ)."""
