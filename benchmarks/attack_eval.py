@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep_outputs", action="store_true", help="keep each run's report and model")
     parser.add_argument("--no_resume", action="store_true", help="run again what --out already records as done")
     parser.add_argument("--note", default=None, help="a note stored in each line (tuning: what was tried)")
+    parser.add_argument("--summarise_only", action="store_true",
+                        help="run nothing: write the summary of the lines of --out with this --settings and --note")
     args = parser.parse_args(argv)
 
     seeds = parse_seeds(args.seeds)
@@ -250,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     # the recipes in the order given; within a recipe the longest runs first (text runs fill the gaps at the end)
     queue = [(seed, m, r) for r in recipes for m in sorted(modalities, key=lambda m: -COST[m]) for seed in seeds
              if run_key(seed, m, r, args.settings, args.note) not in done]
+    if args.summarise_only:
+        queue = []
     print(f"attack_eval: {len(queue)} runs ({len(done)} already done), {args.workers} workers, outputs in {work}",
           file=sys.stderr, flush=True)
 
@@ -268,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def write_summary() -> None:
         mine = [r for r in records if (r.get("settings") or None) == (args.settings or None)
-                and (r.get("note") or None) == (args.note or None)]
+                and (r.get("note") or None) == (args.note or None) and r.get("seed") in seeds
+                and r.get("modality") in modalities and r.get("recipe") in recipes]
         summary = summarise(mine)
         summary["settings"] = args.settings
         summary["seeds"] = seeds

@@ -366,10 +366,15 @@ def forget_joint(
     keep_faces=None,
     num_kept_samples: int | None = None,
     augmentation: FaceAugmentation = FaceAugmentation(),
+    unknown_names: Sequence[str] | None = None,
+    counterfactual_faces=None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list | None = None,
 ) -> ForgetResult:
     """Forget ``names`` in the text tower and ``faces`` in the vision tower of one `CLIPModel`.
+
+    ``unknown_names`` and ``counterfactual_faces`` go to :func:`forget_text` and :func:`forget_faces` (the
+    counterfactual targets of ``text_config.target`` / ``vision_config.target``).
 
     The two towers share no parameter and each loss term touches one tower only, so the text run and then
     the vision run on the same model give the joint defense; one full `CLIPModel` (with its tokenizer and
@@ -379,7 +384,8 @@ def forget_joint(
     """
     vision_config = vision_config or VisionForgetConfig(output_dir=output_dir or "hf_forget_output")
     text_config = text_config or text_config_from(vision_config)
-    inputs = _paths(model, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding, keep_faces)
+    inputs = _paths(model, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding, keep_faces,
+                    counterfactual_faces)
     output = _output(output_dir, vision_config, inputs)
     dtype = None
     if isinstance(model, (str, os.PathLike)):
@@ -403,7 +409,7 @@ def forget_joint(
             text_config.output_dir = text_dir  # checkpoints of the text run, inside the joint output's working folder
         text = forget_text(model, names, captions, aliases=aliases, tokenizer=tokenizer, config=text_config,
                            eval_captions=eval_captions, trigger_captions=trigger_captions, caption_column=caption_column,
-                           resume_from_checkpoint=resume_from_checkpoint, callbacks=callbacks)
+                           unknown_names=unknown_names, resume_from_checkpoint=resume_from_checkpoint, callbacks=callbacks)
         model, text_report = text.model, text.report
         if text_done and vision_config.process_index == 0:  # float32: a resumed vision run starts from these weights
             model.save_pretrained(text_done)
@@ -413,6 +419,7 @@ def forget_joint(
         target_embedding=target_embedding, eval_faces=eval_faces, eval_clean_images=eval_clean_images,
         min_face_images=min_face_images, image_column=image_column, max_clean_images=max_clean_images,
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
+        counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
     )
     trainer = _run(make_trainer, vision_config, None, resume_from_checkpoint, None, work_dir=vision_dir)
     vision = ForgetResult(model=trainer.defended_model(), report=trainer.report)

@@ -78,7 +78,7 @@ class DemoSettings:
     # gender ("counterfactual"; the paper: "neutral", onto "a person"), and a share of the clean samples naming
     # unknown people (kept in place)
     text_target: str = "counterfactual"
-    text_named_clean_fraction: float = 0.3
+    text_named_clean_fraction: float = 0.5
     text_named_clean_neutral: bool = True
     text_target_model: str = "student"  # the target captions embedded by the current student (detached)
     text_num_unknown_names: int = 2000
