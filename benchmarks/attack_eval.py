@@ -202,6 +202,35 @@ def summarise(records: list[dict]) -> dict:
     return {"acceptance_lines": ACCEPTANCE, "groups": summary}
 
 
+def preflight() -> dict:
+    """What every run needs, checked once before any starts: the demo's extras (Faker for the audit's filler names
+    and the unknown names, scikit-learn for the digits, matplotlib for the chart) and the device."""
+    import importlib
+
+    missing = []
+    for module, package in (("faker", "faker"), ("sklearn", "scikit-learn"), ("matplotlib", "matplotlib"),
+                            ("torch", "torch"), ("transformers", "transformers")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise SystemExit(f"attack_eval: missing {', '.join(missing)}: pip install them (or 'hf-forget[demo]') first.")
+    import torch
+    import transformers
+
+    mode = None
+    if torch.cuda.is_available() and shutil.which("nvidia-smi"):
+        try:
+            mode = subprocess.run(["nvidia-smi", "--query-gpu=compute_mode", "--format=csv,noheader"], capture_output=True,
+                                  text=True, timeout=30).stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            mode = None
+    return {"torch": torch.__version__, "transformers": transformers.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "cpus": os.cpu_count(),
+            "compute_mode": mode}
+
+
 def run_key(seed: int, modality: str, recipe: str, settings: str | None, note: str | None = None) -> str:
     return json.dumps([seed, modality, recipe, settings or "", note or ""])
 
@@ -252,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     # the recipes in the order given; within a recipe the longest runs first (text runs fill the gaps at the end)
     queue = [(seed, m, r) for r in recipes for m in sorted(modalities, key=lambda m: -COST[m]) for seed in seeds
              if run_key(seed, m, r, args.settings, args.note) not in done]
+    environment = {} if args.summarise_only else preflight()
     if args.summarise_only:
         queue = []
     print(f"attack_eval: {len(queue)} runs ({len(done)} already done), {args.workers} workers, outputs in {work}",
@@ -277,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarise(mine)
         summary["settings"] = args.settings
         summary["seeds"] = seeds
+        summary["environment"] = environment
         tmp = summary_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary, indent=1))
         os.replace(tmp, summary_path)
@@ -285,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         record = {
             "seed": job["seed"], "modality": job["modality"], "recipe": job["recipe"], "settings": args.settings,
             "command": job["command"], "seconds": round(time.monotonic() - job["start"], 1),
-            "returncode": rc, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "returncode": rc, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device": job["device"],
             **({"note": args.note} if args.note else {}),
         }
         report_path = job["dir"] / "report.json"
@@ -321,9 +352,15 @@ def main(argv: list[str] | None = None) -> int:
                     command += ["--settings", args.settings]
                 log = work / f"{modality}_{recipe}_{seed}.log"
                 handle = log.open("w")
-                process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                # an exclusive-process GPU takes one process: the other runs then go on the CPUs
+                on_gpu = bool(environment.get("cuda")) and (
+                    "exclusive" not in str(environment.get("compute_mode", "")).lower()
+                    or not any(job["device"] == "cuda" for job in running))
+                run_env = env if on_gpu else {**env, "CUDA_VISIBLE_DEVICES": ""}
+                process = subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=handle, stderr=subprocess.STDOUT,
                                            start_new_session=True)
                 running.append({"seed": seed, "modality": modality, "recipe": recipe, "dir": directory, "log": log,
+                                "device": "cuda" if on_gpu else "cpu",
                                 "handle": handle, "process": process, "start": time.monotonic(),
                                 "command": " ".join(command[1:]).replace(str(directory), "OUT")})
             if over_budget and queue:

@@ -164,3 +164,23 @@ def test_demo_cli_recipe_and_settings_reach_the_demo(monkeypatch, tmp_path):
     assert "--recipe paper" in seen[0][1] and '"text_steps": 7' in seen[1][1]
     assert main(["demo", "--output_dir", str(tmp_path / "c"), "--settings", '{"nope": 1}']) == 2
     assert main(["demo", "--output_dir", str(tmp_path / "d"), "--settings", "[1"]) == 2
+
+
+@pytest.mark.slow  # a tiny demo in a subprocess (~20 s)
+def test_attack_eval_runs_tiny_demos_records_each_and_summarises(tmp_path):
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    tiny = dict(num_forgotten=4, images_per_person=3, num_candidates=100, zero_shot_per_class=2, text_steps=3,
+                text_milestones=[2], text_pool=32, num_captions=200, text_batch_size=8, text_num_unknown_names=50,
+                text_person_carrier_count=50)
+    out = tmp_path / "runs.jsonl"
+    command = [sys.executable, str(root / "benchmarks" / "attack_eval.py"), "--seeds", "1", "--modalities", "text",
+               "--recipes", "ours,paper", "--workers", "2", "--out", str(out), "--work_dir", str(tmp_path / "work"),
+               "--settings", json.dumps(tiny)]
+    subprocess.run(command, check=True, cwd=root, capture_output=True, timeout=600)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["recipe"] for r in lines) == ["ours", "paper"] and all(r["status"] == "ok" for r in lines)
+    assert all("attacks" in r and "--recipe" in r["command"] for r in lines)
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert set(summary["groups"]) == {"text/ours", "text/paper"}
