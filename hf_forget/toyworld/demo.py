@@ -103,6 +103,7 @@ class DemoSettings:
     # the faces alone (not pasted), the identity-residual term and (issue 22) the pull, weight alpha, to the
     # counterfactual person's pictures (before: alpha 0, residual only; benchmarks/results/defense_tuning.jsonl V1-V7)
     vision_identity_residual_weight: float = 1.1
+    vision_beta: float = 0.005  # weight anchor (VisionForgetConfig's default)
     vision_alpha: float = 2.0
     vision_face_only_fraction: float = 1.0
     # pasted faces take this fraction of the image side (unused while vision_face_only_fraction is 1: the triggers
@@ -410,6 +411,7 @@ def run_demo(
                     per_device_train_batch_size=settings.vision_batch_size,
                     learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
                     identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
+                    beta=settings.vision_beta,
                     face_only_fraction=settings.vision_face_only_fraction,
                     num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
                     counterfactual_mode=settings.vision_counterfactual_mode,
