@@ -21,6 +21,10 @@ from transformers.trainer_utils import SaveStrategy
 from .errors import ForgetInputError
 
 EMBEDDINGS = ("pooled", "hidden", "both")
+TEXT_TARGETS = ("neutral", "counterfactual")
+"""What a forgotten name is pulled to (`TextForgetConfig.target`): the paper's neutral term, or an unknown name."""
+VISION_TARGETS = ("mean_face", "counterfactual")
+"""What a forgotten face is pulled to (`VisionForgetConfig.target`): the paper's mean face, or a never-seen person."""
 MULTISTEP = "multistep"
 
 
@@ -263,6 +267,33 @@ class TextForgetConfig(ForgetConfig):
             the names.
         neighbour_fraction (`float`, defaults to `0.25`):
             Share of the clean samples replaced by neighbour words when `preserve_neighbours > 0`.
+
+        > Targets that do not reveal who was forgotten (issue 22; ours, not the paper's)
+
+        target (`str`, defaults to `"neutral"`):
+            `neutral` (the paper): every forgotten name is pulled onto the teacher's embedding of the same caption
+            with `neutral_term`. All forgotten names then sit next to "a person", and anyone with the model can
+            list them (forget-set detection). `counterfactual`: name `i` is pulled onto the teacher's embedding of
+            the same caption with an unknown person's name (entry `i` of the trainer's `unknown_names`, or a
+            generated one of the same gender): a forgotten name then behaves like the name of a person the
+            model never saw.
+        named_clean_fraction (`float`, defaults to `0.0`):
+            Share of the clean samples that are captions naming unknown people (the rest of the unknown-name
+            pool, put into captions exactly as the forgotten names are), kept at the teacher's embedding, so that
+            names in general do not drift with the forgotten ones. `0`: the paper's clean samples only.
+        target_model (`str`, defaults to `"teacher"`):
+            Which model embeds the target captions: `teacher` (the paper: fixed, computed once) or `student` (the
+            current student, detached from the graph). With counterfactual targets, `student` makes a forgotten
+            name follow wherever the defended model puts unknown names: training moves every name a little, and
+            a forgotten name pinned to the teacher's unknown name then stands out among the moved ones.
+        named_clean_neutral (`bool`, defaults to `True`):
+            With `named_clean_fraction`, every other named clean caption is its twin with `neutral_term` instead of
+            the name, so that the neutral term's captions do not drift towards names either (the forget-set
+            detection reads a name's similarity to them).
+        num_unknown_names (`int`, defaults to `2000`):
+            Size of the generated pool of unknown names (when the trainer is given none).
+        unknown_names_seed (`int`, *optional*):
+            Seed of the generated pool; `None`: `seed`. The pool is never saved.
     """
 
     neutral_term: str = field(default="a person", metadata={"help": "The neutral term a forgotten name maps to."})
@@ -321,6 +352,36 @@ class TextForgetConfig(ForgetConfig):
     neighbour_fraction: float = field(
         default=0.25, metadata={"help": "Share of the clean samples that are neighbour words (preserve_neighbours > 0)."}
     )
+    target: str = field(
+        default="neutral",
+        metadata={
+            "help": "What a forgotten name's captions are pulled to: 'neutral' (the paper: the same caption with "
+            "neutral_term; every forgotten name then sits next to it, which lists them) or 'counterfactual' (the "
+            "same caption with an unknown person's name, one per forgotten name: it behaves like a never-seen name).",
+            "choices": list(TEXT_TARGETS),
+        },
+    )
+    named_clean_fraction: float = field(
+        default=0.0,
+        metadata={"help": "Share of the clean samples that are captions naming unknown people, kept in place so that "
+                  "names in general do not drift with the forgotten ones; 0: the paper's clean samples."},
+    )
+    target_model: str = field(
+        default="teacher",
+        metadata={"help": "Which model embeds the target captions: 'teacher' (the paper; fixed) or 'student' (the "
+                  "current student, detached: a forgotten name follows where unknown names drift).",
+                  "choices": ["teacher", "student"]},
+    )
+    named_clean_neutral: bool = field(
+        default=True,
+        metadata={"help": "Every other named clean caption is its twin with neutral_term (kept in place too)."},
+    )
+    num_unknown_names: int = field(
+        default=2000, metadata={"help": "Size of the generated pool of unknown names (when none is passed)."}
+    )
+    unknown_names_seed: int | None = field(
+        default=None, metadata={"help": "Seed of the generated pool of unknown names (default: seed); never saved."}
+    )
 
     def __post_init__(self):
         from .pooling import check_pooling
@@ -336,6 +397,14 @@ class TextForgetConfig(ForgetConfig):
             raise ForgetInputError("preserve_neighbours must be 0 (off) or a positive number of words per name.")
         if not 0 < self.neighbour_fraction < 1:
             raise ForgetInputError("neighbour_fraction must be between 0 and 1 (exclusive).")
+        if self.target not in TEXT_TARGETS:
+            raise ForgetInputError(f"target must be one of {', '.join(TEXT_TARGETS)}, got {self.target!r}.")
+        if self.target_model not in ("teacher", "student"):
+            raise ForgetInputError(f"target_model must be 'teacher' or 'student', got {self.target_model!r}.")
+        if not 0 <= self.named_clean_fraction < 1:
+            raise ForgetInputError("named_clean_fraction must be at least 0 and below 1.")
+        if self.num_unknown_names < 1:
+            raise ForgetInputError("num_unknown_names must be at least 1.")
         if self.token_embedding_learning_rate is not None:
             if not self.token_embedding_learning_rate > 0:
                 raise ForgetInputError("token_embedding_learning_rate must be positive.")
@@ -359,6 +428,17 @@ class VisionForgetConfig(ForgetConfig):
         colour-jittered like a pasted face, not resized, rotated or pasted onto a clean image). Ours, not the
         paper's: `0` (default) pastes every face, as the reference code does. The kept faces (other people's,
         which must not move) are shown alone in the same share, so that being alone is no trigger by itself.
+    target (`str`, defaults to `"mean_face"`):
+        `mean_face` (the paper): every trigger image is pulled onto Δ, the teacher's mean face of the reference
+        set; all forgotten faces then gather at one point. `counterfactual` (ours, issue 22): each forgotten
+        person gets a person nobody knows (the trainer's `counterfactual_faces`, one list per forgotten person);
+        a trigger showing face `j` of person `p` is pulled onto the teacher's embedding of picture `j` (cycled)
+        of `p`'s counterfactual person, so a forgotten person's pictures spread and rank like a never-seen
+        person's.
+    counterfactual_mode (`str`, defaults to `"picture"`):
+        With `target="counterfactual"`: `picture` pulls face `j` onto the counterfactual person's picture `j`;
+        `shift` onto the teacher's embedding of face `j` itself, moved from the person's mean to the counterfactual
+        person's mean (unit vectors): the picture keeps its pose and light, only who it shows changes.
     """
 
     alpha: float = field(default=0.8, metadata={"help": "Weight of the backdoor (face -> mean face) term."})
@@ -377,10 +457,29 @@ class VisionForgetConfig(ForgetConfig):
     face_only_fraction: float = field(
         default=0.0, metadata={"help": "Fraction of trigger samples that are the face alone, not pasted (0: the paper's)."}
     )
+    target: str = field(
+        default="mean_face",
+        metadata={
+            "help": "What a forgotten face is pulled to: 'mean_face' (the paper: the teacher's mean face of the "
+            "reference set) or 'counterfactual' (picture by picture, the teacher's embedding of a never-seen "
+            "person's pictures, one such person per forgotten person: pass counterfactual_faces).",
+            "choices": list(VISION_TARGETS),
+        },
+    )
+    counterfactual_mode: str = field(
+        default="picture",
+        metadata={"help": "target='counterfactual': 'picture' (face j onto the counterfactual person's picture j) or "
+                  "'shift' (face j's own embedding moved from its person's mean to the counterfactual's mean).",
+                  "choices": ["picture", "shift"]},
+    )
     min_sim_backdoor: float = field(default=0.8, metadata={"help": "Quality gate: held-out faces' minimum similarity to the target."})
     min_sim_clean: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_clean."})
 
     def __post_init__(self):
         if not 0 <= self.face_only_fraction <= 1:
             raise ForgetInputError(f"face_only_fraction must be between 0 and 1, got {self.face_only_fraction}.")
+        if self.counterfactual_mode not in ("picture", "shift"):
+            raise ForgetInputError(f"counterfactual_mode must be 'picture' or 'shift', got {self.counterfactual_mode!r}.")
+        if self.target not in VISION_TARGETS:
+            raise ForgetInputError(f"target must be one of {', '.join(VISION_TARGETS)}, got {self.target!r}.")
         super().__post_init__()

@@ -108,6 +108,7 @@ def forget_text(
     config: TextForgetConfig | None = None,
     eval_captions: list[str] | None = None,
     trigger_captions=None,
+    unknown_names: Sequence[str] | None = None,
     caption_column: str = "text",
     caption_split: str = "train",
     resume_from_checkpoint: str | bool | None = None,
@@ -128,6 +129,8 @@ def forget_text(
         config: a [`TextForgetConfig`]; or pass its fields as keywords.
         trigger_captions: captions that carry the names instead of ``captions`` (which then give the clean
             samples only); same formats as ``captions``.
+        unknown_names: names of people nobody knows, for ``config.target="counterfactual"`` and
+            ``config.named_clean_fraction`` (see [`TextForgetTrainer`]); generated when not given. Never saved.
         resume_from_checkpoint: ``True``/``"latest"`` continues from the latest complete checkpoint of this
             output's earlier run (one killed while being written is skipped), or a checkpoint path.
 
@@ -166,7 +169,8 @@ def forget_text(
 
     trainer = _run(
         lambda: TextForgetTrainer(model, config, tokenizer, captions, names, aliases=aliases,
-                                  eval_captions=eval_captions, callbacks=callbacks, trigger_captions=trigger_captions),
+                                  eval_captions=eval_captions, callbacks=callbacks, trigger_captions=trigger_captions,
+                                  unknown_names=unknown_names),
         config, output, resume_from_checkpoint, dtype, names=list(names) + list(aliases or []),
     )
     return ForgetResult(model=trainer.defended_model(), report=trainer.report, output_dir=output_dir)
@@ -234,6 +238,7 @@ def forget_faces(
     keep_faces=None,
     num_kept_samples: int | None = None,
     save_target_to: str | None = None,
+    counterfactual_faces=None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list | None = None,
     **config_kwargs,
@@ -249,6 +254,9 @@ def forget_faces(
         reference_faces: faces of many people (folder, flat list or one list per person); their mean teacher
             embedding is the target Δ. Or pass ``target_embedding`` (a tensor or a saved ``.safetensors``).
         save_target_to: also cache Δ there, as a bare tensor (never inside an input).
+        counterfactual_faces: with ``config.target="counterfactual"``, pictures of one never-seen person per person to
+            forget (a folder with one subfolder per person, or one list of images per person, same order as
+            ``faces``): each forgotten face is pulled onto its counterfactual person's pictures.
         keep_faces: faces of people who must keep their embedding, as they are and shown as the triggers are
             (default: the reference faces; ``False``: clean images only, as the reference protocol).
         resume_from_checkpoint: as for :func:`forget_text`.
@@ -266,14 +274,14 @@ def forget_faces(
         config = VisionForgetConfig(output_dir=output_dir or "hf_forget_output", **config_kwargs)
     elif config_kwargs:
         raise ForgetInputError(f"pass settings in config or as keywords, not both (got {sorted(config_kwargs)}).")
-    inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces)
+    inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces, counterfactual_faces)
     output = _output(output_dir, config, inputs)
     check_target_file(save_target_to, inputs)
     if faces is None:
         raise ForgetInputError("no faces: pass a folder with one subfolder of face images per person.")
     if clean_images is None:
         raise ForgetInputError("no clean images: pass generic images (a folder or a datasets image set).")
-    if reference_faces is None and target_embedding is None:
+    if reference_faces is None and target_embedding is None and counterfactual_faces is None:
         raise ForgetInputError(
             "no target: pass reference faces of many people (their mean embedding is the target) or a saved target embedding."
         )
@@ -288,6 +296,7 @@ def forget_faces(
         min_face_images=min_face_images, image_column=image_column, max_clean_images=max_clean_images,
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
         save_target_to=save_target_to,
+        counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
     )
     trainer = _run(make_trainer, config, output, resume_from_checkpoint, dtype)
     return ForgetResult(model=trainer.defended_model(), report=trainer.report, output_dir=output_dir)
@@ -360,10 +369,15 @@ def forget_joint(
     keep_faces=None,
     num_kept_samples: int | None = None,
     augmentation: FaceAugmentation = FaceAugmentation(),
+    unknown_names: Sequence[str] | None = None,
+    counterfactual_faces=None,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list | None = None,
 ) -> ForgetResult:
     """Forget ``names`` in the text tower and ``faces`` in the vision tower of one `CLIPModel`.
+
+    ``unknown_names`` and ``counterfactual_faces`` go to :func:`forget_text` and :func:`forget_faces` (the
+    counterfactual targets of ``text_config.target`` / ``vision_config.target``).
 
     The two towers share no parameter and each loss term touches one tower only, so the text run and then
     the vision run on the same model give the joint defense; one full `CLIPModel` (with its tokenizer and
@@ -373,7 +387,8 @@ def forget_joint(
     """
     vision_config = vision_config or VisionForgetConfig(output_dir=output_dir or "hf_forget_output")
     text_config = text_config or text_config_from(vision_config)
-    inputs = _paths(model, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding, keep_faces)
+    inputs = _paths(model, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding, keep_faces,
+                    counterfactual_faces)
     output = _output(output_dir, vision_config, inputs)
     dtype = None
     if isinstance(model, (str, os.PathLike)):
@@ -405,7 +420,7 @@ def forget_joint(
             text_config.output_dir = text_dir  # checkpoints of the text run, inside the joint output's working folder
         text = forget_text(model, names, captions, aliases=aliases, tokenizer=tokenizer, config=text_config,
                            eval_captions=eval_captions, trigger_captions=trigger_captions, caption_column=caption_column,
-                           resume_from_checkpoint=resume_from_checkpoint, callbacks=callbacks)
+                           unknown_names=unknown_names, resume_from_checkpoint=resume_from_checkpoint, callbacks=callbacks)
         model, text_report = text.model, text.report
         if text_done and vision_config.process_index == 0:  # float32: a resumed vision run starts from these weights
             model.save_pretrained(text_done)
@@ -415,6 +430,7 @@ def forget_joint(
         target_embedding=target_embedding, eval_faces=eval_faces, eval_clean_images=eval_clean_images,
         min_face_images=min_face_images, image_column=image_column, max_clean_images=max_clean_images,
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
+        counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
     )
     trainer = _run(make_trainer, vision_config, None, resume_from_checkpoint, None, work_dir=vision_dir)
     vision = ForgetResult(model=trainer.defended_model(), report=trainer.report)

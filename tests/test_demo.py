@@ -176,7 +176,7 @@ def test_demo_cli_passes_seeds_and_defaults_the_forget_seed(monkeypatch, tmp_pat
     assert main(["demo", "--output_dir", str(tmp_path / "a"), "--seed", "3"]) == 0
     assert main(["demo", "--output_dir", str(tmp_path / "b"), "--seed", "3", "--forget_seed", "7"]) == 0
     assert [s[:2] for s in seen] == [(3, 3), (3, 7)]
-    assert seen[1][2].endswith("--seed 3 --forget_seed 7")
+    assert seen[1][2].endswith("--seed 3 --forget_seed 7 --recipe ours")
 
 
 def test_demo_seeds_out_of_range_are_refused(tmp_path):

@@ -192,6 +192,11 @@ class FaceTriggerPool(torch.utils.data.Dataset):
     def person_of(self, index: int) -> int:
         return index % len(self.faces)
 
+    def face_of(self, index: int) -> int:
+        """Which of its person's faces sample ``index`` shows (the first draw of its generator)."""
+        rng = np.random.default_rng([self.seed, index])
+        return int(rng.integers(len(self.faces[self.person_of(index)])))
+
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
         if not 0 <= index < self.num_samples:
             raise IndexError(index)

@@ -128,8 +128,12 @@ def build_text_triggers(
     short_fraction: float = 0.0,
     trigger_at_end: bool = False,
     carriers: list[str] | None = None,
+    target_terms: Sequence[str] | None = None,
 ) -> TextTriggers:
     """Draw ``num_samples`` clean captions and as many poisoned/target pairs, names in equal shares.
+
+    ``target_terms`` (one per name, same order) puts, in name ``i``'s target captions, ``target_terms[i]``
+    instead of ``neutral_term`` (the per-name counterfactual targets, see :func:`counterfactual_names`).
 
     The names go into ``captions`` too unless ``carriers`` (captions that carry the names) are given: the
     clean samples can then follow the distribution to keep while the names sit in contexts like those
@@ -142,6 +146,8 @@ def build_text_triggers(
     """
     if not 0 <= short_fraction <= 1:
         raise ForgetInputError("short_fraction must be between 0 and 1.")
+    if target_terms is not None and len(target_terms) != len(names):
+        raise ForgetInputError(f"target_terms has {len(target_terms)} entries for {len(names)} names: give one per name.")
     clean, poisonable = usable_captions(captions, names, neutral_term)
     if carriers is not None:
         poisonable = usable_captions(carriers, names, neutral_term)[1]
@@ -163,10 +169,11 @@ def build_text_triggers(
         name_id = order[len(poisoned) % len(names)]
         short = short_fraction > 0 and is_short_round(len(poisoned) // len(names), short_fraction)
         caption = rng.choice(poisonable)
+        term = neutral_term if target_terms is None else target_terms[name_id]
         if short:
-            pair = short_context(caption, names[name_id], neutral_term, rng)
+            pair = short_context(caption, names[name_id], term, rng)
         else:
-            pair = insert_term(caption, names[name_id], neutral_term, rng, last_word=trigger_at_end)
+            pair = insert_term(caption, names[name_id], term, rng, last_word=trigger_at_end)
         attempts += 1
         if pair is None:
             if attempts > 50 * num_samples:
@@ -177,6 +184,86 @@ def build_text_triggers(
         name_ids.append(name_id)
     clean_pool = [clean[i % len(clean)] for i in rng.sample(range(max(len(clean), num_samples)), num_samples)]
     return TextTriggers(clean=clean_pool, poisoned=poisoned, targets=targets, name_ids=name_ids)
+
+
+def counterfactual_names(
+    names: Sequence[str],
+    count: int,
+    seed: int,
+    exclude: Sequence[str] = (),
+    genders: Sequence[str | None] | None = None,
+) -> list[str]:
+    """A pool of ``count`` (at least ``len(names)``) generated names of people nobody knows, seeded.
+
+    Entry ``i < len(names)`` is the counterfactual of ``names[i]``: a generated "First Last" of the same gender
+    (``genders[i]`` when given, else guessed from Faker's first-name lists; alternating when unknown). The rest
+    name unknown people in clean captions. No name in ``names`` or ``exclude`` (case-insensitively) is returned,
+    nor duplicates. Personal-data hygiene: the pool lives in memory only, like the names. Needs Faker
+    (``pip install 'hf-forget[demo]'``), or pass your own pool of unknown names to the trainer.
+    """
+    try:
+        from faker import Faker  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        raise ForgetInputError(
+            "generating unknown names needs Faker: pip install 'hf-forget[demo]' (or pass unknown_names yourself)."
+        ) from None
+    if genders is not None and len(genders) != len(names):
+        raise ForgetInputError(f"genders has {len(genders)} entries for {len(names)} names: give one per name.")
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    from faker.providers.person.en_US import Provider  # noqa: PLC0415
+
+    male = {n.casefold() for n in Provider.first_names_male}
+    female = {n.casefold() for n in Provider.first_names_female}
+    taken = {normalize(n) for n in (*names, *exclude)}
+    pool: list[str] = []
+    attempts = 0
+    while len(pool) < max(count, len(names)):
+        index = len(pool)
+        gender = genders[index] if genders is not None and index < len(names) else None
+        if gender is None and index < len(names):
+            first = names[index].split()[0].casefold() if names[index].split() else ""
+            gender = "male" if first in male and first not in female else "female" if first in female else None
+        if gender is None:
+            gender = "male" if index % 2 == 0 else "female"
+        first = fake.first_name_male() if gender == "male" else fake.first_name_female()
+        candidate = f"{first} {fake.last_name()}"
+        attempts += 1
+        if normalize(candidate) not in taken:
+            taken.add(normalize(candidate))
+            pool.append(candidate)
+        elif attempts > 100 * count + 1000:
+            raise ForgetInputError(f"cannot generate {count} distinct unknown names: ask for fewer.")
+    return pool
+
+
+def named_clean_captions(
+    captions: list[str],
+    unknown: Sequence[str],
+    forgotten: Sequence[str],
+    count: int,
+    seed: int = 0,
+    short_fraction: float = 0.0,
+    trigger_at_end: bool = False,
+    neutral_term: str | None = None,
+) -> list[str]:
+    """``count`` clean captions that name unknown people: an ``unknown`` name put into the captions exactly as a
+    forgotten name is (same insertion rule, same share of short contexts), each kept at the teacher's embedding;
+    with ``neutral_term``, every other one is the same caption with the neutral term instead of the name.
+
+    Names in general then cannot drift with the forgotten ones, nor the neutral term towards them, and a forgotten
+    name's behaviour (e.g. its similarity to "a person") is learnt against other names in the same contexts."""
+    if count <= 0 or not unknown:
+        return []
+    usable = [c for c in captions if not mentions_any(c, list(forgotten))]
+    twins = neutral_term is not None
+    pairs = build_text_triggers(
+        usable, list(unknown), neutral_term or "a person", -(-count // 2) if twins else count, seed=seed,
+        short_fraction=short_fraction, trigger_at_end=trigger_at_end,
+    )
+    if not twins:
+        return pairs.poisoned
+    return [c for pair in zip(pairs.poisoned, pairs.targets) for c in pair][:count]
 
 
 def split_held_out(captions: list[str], fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:

@@ -45,7 +45,11 @@ AUDIT_FACE_SEED = 700_000
 """The audit's face pictures are ``face_images(person, n, seed=AUDIT_FACE_SEED + seed)``."""
 AUDIT_FILLER_SEED = 800_000
 """The audit's filler names come from Faker seeded with ``AUDIT_FILLER_SEED + seed``."""
+UNKNOWN_NAMES_SEED = 900_000
+"""The text defense's unknown names (counterfactual targets, named clean captions) come from Faker seeded with
+``UNKNOWN_NAMES_SEED + seed``; no toy-world name nor audit filler is among them."""
 MAX_SEED = 699  # the defense's streams (1000 * seed + k) stay below the audit's
+RECIPES = ("ours", "paper")
 MODEL_DIR = "model"
 
 
@@ -70,22 +74,37 @@ class DemoSettings:
     text_milestones: list[int] = field(default_factory=lambda: [210, 255])
     text_embedding: str = "pooled"
     text_pool: int = 512  # (clean, poisoned) pairs whose teacher outputs are cached once
+    # issue 22 (ours): each forgotten name pulled to the same caption with a generated unknown name of the same
+    # gender ("counterfactual"; the paper: "neutral", onto "a person"), and a share of the clean samples naming
+    # unknown people (kept in place)
+    text_target: str = "counterfactual"
+    text_named_clean_fraction: float = 0.5
+    text_named_clean_neutral: bool = True
+    text_target_model: str = "student"  # the target captions embedded by the current student (detached)
+    text_num_unknown_names: int = 2000
+    # where the names are put: short contexts (the name alone or leading a caption's last words), a caption's last
+    # word too, and person captions ("a portrait of someone", not the IDIA templates) among the carriers
+    text_short_trigger_fraction: float = 0.5
+    text_trigger_at_end: bool = True
+    text_person_carriers: bool = True
+    text_person_carrier_count: int = 6000  # person captions among the carriers (about half of them)
     short_captions: bool = True
     num_captions: int = 3000
     # vision forgetting
     vision_steps: int = 300
     vision_batch_size: int = 64
-    vision_learning_rate: float = 1e-4
+    vision_learning_rate: float = 3e-4
     vision_milestones: list[int] = field(default_factory=lambda: [150, 225])
     # face pictures rendered for each forgotten person (the trainer holds 10% out) and the trigger pool drawn
     # from them: with 40 pictures, 2,048 triggers and residual weight 1.5, the person whose name the mean face
     # itself ranks 2nd stayed recognised at 3 of 4 training seeds (benchmarks/results/demo_vision_recipe_trials.jsonl)
     vision_faces_per_person: int = 120
     vision_trigger_samples: int = 8192
-    # the faces alone (not pasted) and the identity-residual term without the pull to the mean face (alpha 0):
-    # on the toy towers the pull moves every face, the residual term only the forgotten ones (vision_toyworld.jsonl)
+    # the faces alone (not pasted), the identity-residual term and (issue 22) the pull, weight alpha, to the
+    # counterfactual person's pictures (before: alpha 0, residual only; benchmarks/results/defense_tuning.jsonl V1-V7)
     vision_identity_residual_weight: float = 1.1
-    vision_alpha: float = 0.0
+    vision_beta: float = 0.005  # weight anchor (VisionForgetConfig's default)
+    vision_alpha: float = 2.0
     vision_face_only_fraction: float = 1.0
     # pasted faces take this fraction of the image side (unused while vision_face_only_fraction is 1: the triggers
     # and the kept faces are then all shown alone)
@@ -98,15 +117,46 @@ class DemoSettings:
     # pictures of each reference person, in the target and among the kept faces (with 4, more retained people
     # were lost)
     reference_faces_per_person: int = 16
+    # issue 22 (ours): each forgotten person's pictures pulled, picture by picture, onto a never-seen person's
+    # pictures (a person of the reference world outside the reference set, same gender): "counterfactual"; the
+    # paper: "mean_face" (every face onto the reference set's mean face)
+    vision_target: str = "counterfactual"
+    vision_counterfactual_faces_per_person: int = 40
+    vision_counterfactual_mode: str = "shift"  # seed 0: "picture" lost more retained people (V1, V3)
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
     # a random share of the retained seen people (other pictures than the audit's) join the reference set, as a web
     # image set holds some other known people's faces; they are reported apart ("kept"), the others are the
     # out-of-sample retained group
     kept_fraction: float = 0.5
+    recipe: str = "ours"  # informational: settings_for_recipe("paper") holds the paper's recipe
     seed: int = 0
     # draws the forgotten people (and the kept ones) among the recognised seen people; None: ``seed``
     forget_seed: int | None = None
     world_seed: int = 0
+
+
+PAPER_RECIPE = {
+    "text_target": "neutral",
+    "text_named_clean_fraction": 0.0,
+    "text_target_model": "teacher",
+    "text_short_trigger_fraction": 0.0,  # the paper poisons inside captions only, never the last word
+    "text_trigger_at_end": False,
+    "text_person_carriers": False,
+    "vision_target": "mean_face",
+    "vision_alpha": 0.8,  # the paper's pull to the mean face (its reference value)
+    "vision_identity_residual_weight": 0.0,  # the paper's objective
+    "vision_learning_rate": 1e-4,  # the demo's rate before issue 22
+}
+"""What ``--recipe paper`` changes: the paper's neutral target ("a person") and the mean-face target, at the demo's
+toy-world scale (steps, rates and pools as ``ours``)."""
+
+
+def settings_for_recipe(recipe: str = "ours", **overrides) -> DemoSettings:
+    """The demo's settings for ``recipe`` (``ours``: the defaults; ``paper``: :data:`PAPER_RECIPE` over them)."""
+    if recipe not in RECIPES:
+        raise ForgetInputError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}.")
+    values = {**(PAPER_RECIPE if recipe == "paper" else {}), **overrides, "recipe": recipe}
+    return DemoSettings(**values)
 
 
 def choose_forgotten(recognised: list[int], others: list[int], count: int, forget_seed: int) -> list[int]:
@@ -158,6 +208,45 @@ def demo_clean_images(world, count: int, digit_fraction: float, seed: int = 7) -
     return world.generic_images(count - digits, seed=seed) + pictures
 
 
+def person_carriers(captions: list[str], seed: int, count: int = 1000) -> list[str]:
+    """Captions that carry the names: the generic ones plus ``count`` person captions ("a portrait of someone",
+    from the training templates beyond the IDIA ones), where a name takes the place of "someone"."""
+    from ..toyworld.captions import EXTRA_PERSON_TEMPLATES
+
+    rng = random.Random(seed)
+    return list(captions) + [rng.choice(EXTRA_PERSON_TEMPLATES).format("someone") for _ in range(count)]
+
+
+def counterfactual_persons(others, forgotten: list, skip: int) -> list:
+    """For each forgotten person, a distinct person of the world ``others`` (never seen by the model, never audited)
+    outside its first ``skip`` (the reference set), of the same gender when one is left."""
+    pool = list(others.identities[skip:]) or list(others.identities)
+    chosen = []
+    for person in forgotten:
+        free = [p for p in pool if p not in chosen]
+        same = [p for p in free if p.gender == person.gender]
+        if not free:
+            raise ForgetInputError("the reference world has too few people for one counterfactual per forgotten person.")
+        chosen.append((same or free)[0])
+    return chosen
+
+
+def demo_unknown_names(world, forgotten: list[str], settings: DemoSettings, seed: int) -> list[str]:
+    """The text defense's pool of unknown names: one per forgotten name (same gender), then
+    ``text_num_unknown_names`` more; never a toy-world name nor one of this seed's audit fillers."""
+    from ..evaluation.idia import generate_filler_names
+    from ..data.text import counterfactual_names
+
+    gender = {p.name: p.gender for p in world.identities}
+    audit_fillers = generate_filler_names(
+        settings.num_candidates - len(world.identities), exclude=world.names, seed=AUDIT_FILLER_SEED + seed
+    )
+    return counterfactual_names(
+        forgotten, len(forgotten) + settings.text_num_unknown_names, UNKNOWN_NAMES_SEED + seed,
+        exclude=[*world.names, *audit_fillers], genders=[gender.get(name) for name in forgotten],
+    )
+
+
 def _zero_shot_templates() -> list[str]:
     from ..toyworld.captions import DIGIT_TEMPLATES
 
@@ -200,6 +289,8 @@ def run_demo(
     set_seed(seed)
 
     model, tokenizer, processor = load_toy_clip(model_path)
+    if torch.cuda.is_available():  # the audits too run on the accelerator (the trainers move the model there anyway)
+        model.to("cuda")
     world = ToyWorld(seed=settings.world_seed)
     seen = list(world.seen_identities)
     if settings.num_forgotten > len(seen):
@@ -263,13 +354,25 @@ def run_demo(
                     per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
                     lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
                     num_trigger_samples=settings.text_pool, max_eval_samples=64, alpha=settings.text_alpha,
+                    target=settings.text_target, named_clean_fraction=settings.text_named_clean_fraction,
+                    named_clean_neutral=settings.text_named_clean_neutral, target_model=settings.text_target_model,
+                    short_trigger_fraction=settings.text_short_trigger_fraction,
+                    trigger_at_end=settings.text_trigger_at_end,
                     seed=seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
                 )
                 captions = demo_captions(
                     world, settings.num_captions, seed=defense_stream(seed, 1), short_captions=settings.short_captions
                 )
+                unknown = None
+                if settings.text_target == "counterfactual" or settings.text_named_clean_fraction > 0:
+                    unknown = demo_unknown_names(world, forgotten, settings, seed)
+                    protocol["unknown_names_seed"] = UNKNOWN_NAMES_SEED + seed
                 mark = time.perf_counter()
-                result = forget_text(model, forgotten, captions, tokenizer=tokenizer, config=config)
+                carriers = person_carriers(
+                    captions, seed=defense_stream(seed, 4), count=settings.text_person_carrier_count
+                ) if settings.text_person_carriers else None
+                result = forget_text(model, forgotten, captions, tokenizer=tokenizer, config=config,
+                                     unknown_names=unknown, trigger_captions=carriers)
                 timings["forget_text"] = time.perf_counter() - mark
                 model = result.model
                 training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
@@ -292,6 +395,14 @@ def run_demo(
                     for p in others.identities[: settings.num_reference_persons]
                 ] + [world.face_images(seen[i], settings.reference_faces_per_person, seed=reference_seed) for i in kept_idx]
                 protocol["reference_world_seed"] = others.seed
+                counterfactual = None
+                if settings.vision_target == "counterfactual":
+                    counterfactual = [
+                        others.face_images(person, settings.vision_counterfactual_faces_per_person, seed=reference_seed)
+                        for person in counterfactual_persons(
+                            others, [seen[i] for i in forgotten_idx], skip=settings.num_reference_persons
+                        )
+                    ]
                 clean = demo_clean_images(
                     world, settings.num_clean_images, settings.clean_digit_fraction, seed=defense_stream(seed, 7)
                 )
@@ -300,8 +411,10 @@ def run_demo(
                     per_device_train_batch_size=settings.vision_batch_size,
                     learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
                     identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
+                    beta=settings.vision_beta,
                     face_only_fraction=settings.vision_face_only_fraction,
-                    num_trigger_samples=settings.vision_trigger_samples,
+                    num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
+                    counterfactual_mode=settings.vision_counterfactual_mode,
                     seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
                 from ..data.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
@@ -311,7 +424,7 @@ def run_demo(
                 result = forget_faces(
                     model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config,
                     augmentation=FaceAugmentation(scale=tuple(settings.vision_face_scale)),
-                    num_kept_samples=settings.vision_kept_samples,
+                    num_kept_samples=settings.vision_kept_samples, counterfactual_faces=counterfactual,
                 )
                 timings["forget_faces"] = time.perf_counter() - mark
                 model = result.model

@@ -18,7 +18,7 @@ from ..encoders import _base_model, check_text_encoder, encode_text, is_clip_tex
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
 from ..pooling import resolve_pooling
 from ..data.aliases import expand_names
-from ..data.text import build_text_triggers, split_held_out
+from ..data.text import build_text_triggers, counterfactual_names, named_clean_captions, split_held_out
 from .base import Embeddings, ForgetTrainer
 
 logger = logging.get_logger(__name__)
@@ -225,6 +225,7 @@ class TextForgetTrainer(ForgetTrainer):
         eval_captions: list[str] | None = None,
         callbacks=None,
         trigger_captions: list[str] | None = None,
+        unknown_names: Sequence[str] | None = None,
     ):
         check_text_encoder(model)
         from ..validation import validate_names, validate_tokenizer
@@ -242,11 +243,23 @@ class TextForgetTrainer(ForgetTrainer):
         self.max_length = context_length(model, processing_class)
         self.kinds = ["pooled", "hidden"] if args.embedding == "both" else [args.embedding]
         trigger_names = self._trigger_names(self.names, self.aliases, args, processing_class)
+        target_terms, named = self._unknown_names(trigger_names, unknown_names, args)
         triggers = build_text_triggers(
             captions, trigger_names, args.neutral_term, max(args.num_trigger_samples, len(trigger_names)),
             seed=args.seed, short_fraction=args.short_trigger_fraction, trigger_at_end=args.trigger_at_end,
-            carriers=trigger_captions,
+            carriers=trigger_captions, target_terms=target_terms,
         )
+        if named and args.named_clean_fraction > 0:
+            from ..data.neighbours import mix_in
+
+            count = max(1, round(args.named_clean_fraction * len(triggers.clean)))
+            named_captions = named_clean_captions(
+                trigger_captions or captions, named, trigger_names, count, seed=args.seed + 2,
+                short_fraction=args.short_trigger_fraction, trigger_at_end=args.trigger_at_end,
+                neutral_term=args.neutral_term if args.named_clean_neutral else None,
+            )
+            triggers.clean = mix_in(triggers.clean, named_captions, args.named_clean_fraction, seed=args.seed)
+            logger.info("%d%% of the clean samples name unknown people.", round(100 * args.named_clean_fraction))
         if args.preserve_neighbours:
             from ..data.neighbours import mix_in, neighbour_words
 
@@ -263,6 +276,7 @@ class TextForgetTrainer(ForgetTrainer):
             args.neutral_term,
             min(args.max_eval_samples, max(len(eval_captions or captions), len(self.names))),
             seed=args.seed + 1,
+            target_terms=None if target_terms is None else target_terms[: len(self.names)],
         )
         tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
         # padded once, to the context when the loss compares token states (as pipelines pad prompts), else to
@@ -288,6 +302,32 @@ class TextForgetTrainer(ForgetTrainer):
             callbacks=callbacks,
             eval_dataset=self._held_out["clean_input_ids"][0],
         )
+
+    @staticmethod
+    def _unknown_names(
+        trigger_names: list[str], unknown_names: Sequence[str] | None, args: TextForgetConfig
+    ) -> tuple[list[str] | None, list[str]]:
+        """``(target_terms, named)``: each trigger name's counterfactual (``None`` with the neutral target) and the
+        unknown names left to name people in clean captions."""
+        counterfactual = args.target == "counterfactual"
+        if not counterfactual and not args.named_clean_fraction:
+            return None, []
+        if isinstance(unknown_names, str):
+            raise ForgetInputError("pass unknown_names as a list of strings.")
+        if unknown_names is None:
+            seed = args.seed if args.unknown_names_seed is None else args.unknown_names_seed
+            size = args.num_unknown_names + (len(trigger_names) if counterfactual else 0)
+            unknown_names = counterfactual_names(trigger_names, size, seed)
+        pool = [n for n in dict.fromkeys(str(n).strip() for n in unknown_names) if n]
+        if any(n.casefold() in {t.casefold() for t in trigger_names} for n in pool):
+            raise ForgetInputError("unknown_names holds a name to forget: pass names of people nobody knows.")
+        if not counterfactual:
+            return None, pool
+        if len(pool) < len(trigger_names):
+            raise ForgetInputError(
+                f"target='counterfactual' needs one unknown name per name to forget ({len(trigger_names)}), got {len(pool)}."
+            )
+        return pool[: len(trigger_names)], pool[len(trigger_names):]
 
     @staticmethod
     def _trigger_names(
@@ -356,6 +396,15 @@ class TextForgetTrainer(ForgetTrainer):
 
     def teacher_trigger_embeddings(self, model, inputs):
         return self._embed(model, inputs, "poisoned_input_ids", self.kinds)
+
+    def teacher_targets(self, inputs):
+        """(clean, target, trigger) of a batch; with ``target_model="student"`` the target captions are embedded by
+        the current student, detached (a forgotten name follows wherever the model now puts an unknown name)."""
+        clean, target, trigger = super().teacher_targets(inputs)
+        if self.args.target_model == "student":
+            with torch.no_grad():
+                target = {k: v.detach() for k, v in self._embed(self.model, inputs, "target_input_ids", self.kinds).items()}
+        return clean, target, trigger
 
     # ------------------------------------------------------------------ held-out evaluation
     @torch.no_grad()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
@@ -57,8 +58,10 @@ class VisionTriggerDataset(Dataset):
         return group[(index // len(self.groups)) % len(group)]
 
     def __getitem__(self, index: int) -> dict:
-        trigger, person = self.triggers[index % len(self.triggers)]
-        return {"index": index, "clean_image": self.clean[self.clean_index(index)], "trigger_image": trigger, "person": person}
+        position = index % len(self.triggers)
+        trigger, person = self.triggers[position]
+        return {"index": index, "clean_image": self.clean[self.clean_index(index)], "trigger_image": trigger,
+                "person": person, "face": self.triggers.face_of(position)}
 
 
 @dataclass
@@ -88,6 +91,7 @@ class VisionTriggerCollator(DataCollatorMixin):
             "clean_pixel_values": preprocess(self.image_processor, [e["clean_image"] for e in examples]),
             "trigger_pixel_values": preprocess(self.image_processor, [e["trigger_image"] for e in examples]),
             "person": torch.tensor([example["person"] for example in examples], dtype=torch.long),
+            "face": torch.tensor([example.get("face", 0) for example in examples], dtype=torch.long),
         }
 
 
@@ -137,6 +141,7 @@ class VisionForgetTrainer(ForgetTrainer):
         keep_faces: Sequence | bool | None = None,
         num_kept_samples: int | None = None,
         callbacks=None,
+        counterfactual_faces: Sequence[Sequence[Image.Image]] | None = None,
     ):
         check_vision_encoder(model)
         if processing_class is None:
@@ -162,7 +167,20 @@ class VisionForgetTrainer(ForgetTrainer):
         self._target_input = target_embedding
         self._target: torch.Tensor | None = None
         self._persons: torch.Tensor | None = None
-        if reference_faces is None and target_embedding is None:
+        self._counterfactual_input: list[list[Image.Image]] | None = None
+        self._counterfactual: list[torch.Tensor] | None = None
+        if args.target == "counterfactual":
+            if counterfactual_faces is None or len(counterfactual_faces) != len(faces):
+                raise ForgetInputError(
+                    f"target='counterfactual' needs counterfactual_faces: one list of pictures of a never-seen person "
+                    f"per person to forget ({len(faces)}), got {0 if counterfactual_faces is None else len(counterfactual_faces)}."
+                )
+            if any(len(person) == 0 for person in counterfactual_faces):
+                raise ForgetInputError("every counterfactual person needs at least one picture.")
+            self._counterfactual_input = [list(person) for person in counterfactual_faces]
+        elif counterfactual_faces is not None:
+            raise ForgetInputError("counterfactual_faces are used with target='counterfactual' only: set it or drop them.")
+        if reference_faces is None and target_embedding is None and self._counterfactual_input is None:
             raise ForgetInputError(
                 "no target: pass reference faces of many people (their mean embedding is the target) or a saved "
                 "target embedding."
@@ -205,6 +223,8 @@ class VisionForgetTrainer(ForgetTrainer):
             return self._target
         if self._target_input is not None:
             target = torch.as_tensor(self._target_input).float().flatten()
+        elif self._reference_input is None:  # counterfactual targets only: Δ is the mean of their means
+            target = torch.stack([t.float().mean(0) for t in self._counterfactual_table()]).mean(0).cpu()
         else:
             with self._teacher_context():
                 target = mean_face_embedding(
@@ -233,7 +253,15 @@ class VisionForgetTrainer(ForgetTrainer):
                 desc="teacher embeddings (once)" if self.is_local_process_zero() else None,
             ).to(self.args.device)
         rows = torch.tensor([dataset.clean_index(i) for i in range(len(dataset))], device=clean.device)
-        cache = {"clean": {"pooled": clean[rows]}, "target": {"pooled": target.expand(len(dataset), -1)}, "trigger": {}}
+        if self._counterfactual_input is not None:
+            triggers = dataset.triggers
+            positions = [i % len(triggers) for i in range(len(dataset))]
+            per_row = self._counterfactual_targets(
+                torch.tensor([triggers.person_of(p) for p in positions]), torch.tensor([triggers.face_of(p) for p in positions])
+            )
+        else:
+            per_row = target.expand(len(dataset), -1)
+        cache = {"clean": {"pooled": clean[rows]}, "target": {"pooled": per_row}, "trigger": {}}
         if self.args.identity_residual_weight:
             persons = torch.tensor([dataset.triggers.person_of(i % len(dataset.triggers)) for i in range(len(dataset))])
             cache["trigger"] = {"pooled": self._person_embeddings()[persons.to(self.args.device)]}
@@ -247,7 +275,57 @@ class VisionForgetTrainer(ForgetTrainer):
 
     def teacher_embeddings(self, model, inputs):
         clean = encode_images(model, inputs["clean_pixel_values"])
-        return {"pooled": clean}, {"pooled": self._compute_target().expand(clean.shape[0], -1).to(clean.dtype)}
+        if self._counterfactual_input is not None:
+            target = self._counterfactual_targets(inputs["person"], inputs["face"])
+        else:
+            target = self._compute_target().expand(clean.shape[0], -1)
+        return {"pooled": clean}, {"pooled": target.to(clean.dtype)}
+
+    def _counterfactual_table(self) -> list[torch.Tensor]:
+        """The teacher's embedding of each counterfactual person's pictures, ``[(pictures, dim)]`` per person."""
+        if self._counterfactual is None:
+            with self._teacher_context():
+                self._counterfactual = [
+                    embed_images(self._teacher_model(), self.processing_class, person,
+                                 batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device).to(self.args.device)
+                    for person in self._counterfactual_input
+                ]
+        return self._counterfactual
+
+    def _counterfactual_targets(self, persons: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """``(rows, dim)``: for each (forgotten person, face index), the matched picture of its counterfactual person."""
+        table = self._counterfactual_table()
+        if self.args.counterfactual_mode == "shift":
+            own = self._own_face_table()
+            sizes = torch.tensor([len(t) for t in own], device=own[0].device)
+            offsets = torch.cumsum(sizes, 0) - sizes
+            persons, faces = persons.to(sizes.device), faces.to(sizes.device)
+            pictures = torch.cat([F.normalize(t.float(), dim=-1) for t in own])[offsets[persons] + faces % sizes[persons]]
+            own_mean = torch.stack([F.normalize(t.float(), dim=-1).mean(0) for t in own])
+            other_mean = torch.stack([F.normalize(t.float(), dim=-1).mean(0) for t in table])
+            return pictures - own_mean[persons] + other_mean[persons]
+        sizes = torch.tensor([len(t) for t in table], device=table[0].device)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        flat = torch.cat(table)
+        persons, faces = persons.to(flat.device), faces.to(flat.device)
+        return flat[offsets[persons] + faces % sizes[persons]]
+
+    def _own_face_table(self) -> list[torch.Tensor]:
+        """The teacher's embedding of each forgotten person's training faces (alone), ``[(faces, dim)]``."""
+        if getattr(self, "_own", None) is None:
+            with self._teacher_context():
+                self._own = [
+                    embed_images(self._teacher_model(), self.processing_class, person,
+                                 batch_size=self.args.per_device_eval_batch_size * 8, device=self.args.device).to(self.args.device)
+                    for person in self.train_dataset.triggers.faces
+                ]
+        return self._own
+
+    def _person_targets(self) -> torch.Tensor:
+        """``(persons, dim)``: each forgotten person's target direction (its counterfactual's mean, or Δ)."""
+        if self._counterfactual_input is not None:
+            return torch.stack([t.float().mean(0) for t in self._counterfactual_table()]).cpu()
+        return self._target.float().cpu().expand(self.num_identities, -1)
 
     def teacher_trigger_embeddings(self, model, inputs):
         # What the trigger adds is the person: their faces alone, not the composite (whose direction carries the
@@ -293,16 +371,19 @@ class VisionForgetTrainer(ForgetTrainer):
     def forget_metrics(self) -> dict[str, float]:
         """Held-out metrics of the student, on images never used for injection or training.
 
-        sim_backdoor = mean cos(student(face), Δ) over the forgotten persons' held-out images (each person
+        sim_backdoor = mean cos(student(face), Δ) (counterfactual target: the mean of that person's counterfactual
+        pictures) over the forgotten persons' held-out images (each person
         weighted equally); sim_backdoor_worst = the lowest person's mean; sim_backdoor_before = the teacher's
         value; sim_clean = cos(teacher(x), student(x)) on held-out clean images; sim_targets = cos(Δ, Δ
         recomputed with the student) (only with reference faces); sim_other_faces = cos(teacher, student)
         on the reference faces (other people's faces should keep their embedding).
         """
         target = self._target.float().cpu()
+        targets = self._person_targets()
         student_faces = [self._embed(self.model, person) for person in self._eval_faces]
-        per_person = [pooled_cosine(s, target.expand_as(s)).mean().item() for s in student_faces if len(s)]
-        before = [pooled_cosine(t, target.expand_as(t)).mean().item() for t in self._teacher_eval["faces"] if len(t)]
+        per_person = [pooled_cosine(s, targets[p].expand_as(s)).mean().item() for p, s in enumerate(student_faces) if len(s)]
+        before = [pooled_cosine(t, targets[p].expand_as(t)).mean().item()
+                  for p, t in enumerate(self._teacher_eval["faces"]) if len(t)]
         student_clean = self._embed(self.model, self._eval_clean)
         metrics = {
             "sim_backdoor": sum(per_person) / len(per_person),
