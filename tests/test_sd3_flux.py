@@ -46,9 +46,10 @@ def t5_char_tokenizer(model_max_length: int = 512) -> T5TokenizerFast:
 
 
 def tiny_t5(tokenizer, d_model: int = 64) -> T5EncoderModel:
+    """A T5 v1.1 encoder (gated-GELU feed-forward, as SD3's and FLUX's T5-XXL)."""
     set_seed(2)
     config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                      relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id,
+                      relative_attention_num_buckets=8, feed_forward_proj="gated-gelu", tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
                       eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)  # fmt: skip
     return T5EncoderModel(config).eval()
 
@@ -269,7 +270,8 @@ def test_hf_forget_text_pipeline_writes_a_complete_pipeline(kind, pipeline_dirs,
 
 
 def test_lora_defends_t5_and_is_merged_into_the_pipeline(pipeline_dirs, tmp_path):
-    """``lora_r``: LoRA on the T5 attention (q, k, v, o) and feed-forward (wi, wo) projections as on CLIP's;
+    """``lora_r``: LoRA on the T5 attention (q, k, v, o) and gated feed-forward (wi_0, wi_1, wo) projections as on
+    CLIP's;
     the written T5 is a plain T5EncoderModel with merged weights, its embedding table untouched."""
     from peft import PeftModel
 
@@ -298,24 +300,25 @@ def test_lora_defends_t5_and_is_merged_into_the_pipeline(pipeline_dirs, tmp_path
     t5_student = seen[-1]
     assert isinstance(t5_student, PeftModel)
     targets = {name.rsplit(".", 2)[-2] for name, _ in t5_student.named_modules() if name.endswith("lora_A")}
-    assert targets == {"q", "k", "v", "o", "wi", "wo"}
+    assert targets == {"q", "k", "v", "o", "wi_0", "wi_1", "wo"}
 
     defended = result.model["text_encoder_2"]
     assert type(defended) is T5EncoderModel and not any("lora" in k for k in defended.state_dict())
     written = T5EncoderModel.from_pretrained(tmp_path / "out" / "text_encoder_2")
     base = T5EncoderModel.from_pretrained(pipeline_dirs["flux"] / "text_encoder_2")
     changed = [k for k, v in written.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
-    assert any(".q.weight" in k for k in changed) and any(".wi.weight" in k for k in changed)
+    assert any(".q.weight" in k for k in changed) and any(".wi_1.weight" in k for k in changed)
     assert "shared.weight" not in changed  # LoRA adapts the projections only
     for key, value in defended.state_dict().items():
         torch.testing.assert_close(written.state_dict()[key], value)
 
 
 # ---------------------------------------------------------------------------------------------- forgetting
-# Settings of test_sd_dropin (alpha 2, 3e-3, hidden), a little longer: SD3's CLIP encoders learn their pooled
-# and penultimate outputs together. The name's effect, e(name) - e(neutral), measured on 4 templates x 2 names
-# that are no training captions: SD3's CLIP token states keep <= 0.61 of it (cos >= 0.944), every other output
-# <= 0.45 (T5 cos >= 0.98). Clean prompts: cos >= 0.97 to the base.
+# Settings of test_sd_dropin (alpha 2, 3e-3), a little longer: SD3's CLIP encoders learn their pooled and
+# penultimate outputs together. Measured over 4 templates x 2 names that are no training captions (worst case):
+# before, a name moves each output by >= 0.27 of the distance between two different clean prompts (token states
+# cos <= 0.88); after, the name's effect e(name) - e(neutral) keeps <= 0.63 of its size in SD3's CLIP token
+# states (cos >= 0.943), <= 0.43 in every other output (T5 cos >= 0.97). Clean prompts: cos >= 0.97 to the base.
 FORGET = dict(TRAINING, max_steps=300, lr_milestones=[300])
 CLOSE = 0.93  # cos(defended(name prompt), defended(neutral prompt)) of the token states
 RESIDUAL = 0.75  # at most this much of the name's effect remains in any output, for any prompt
@@ -345,7 +348,7 @@ def test_sd3_and_flux_forget_the_names_in_every_encoder(kind, pipeline_dirs, tmp
             for key in b_named:
                 effect = (b_named[key] - b_neutral[key]).norm()
                 # far before: the name moves the output by a fair share of what another whole prompt does
-                assert effect >= 0.25 * (clean_a[key] - clean_b[key]).norm(), (key, named)
+                assert effect >= 0.2 * (clean_a[key] - clean_b[key]).norm(), (key, named)
                 residual = ((d_named[key] - d_neutral[key]).norm() / effect).item()
                 assert residual <= RESIDUAL, (key, named, residual)
                 if "hidden" in key:
