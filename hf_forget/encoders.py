@@ -21,6 +21,7 @@ The vision side mirrors this with ``pooler_output`` / ``image_embeds`` / ``visua
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -115,6 +116,56 @@ def text_backbone(model: nn.Module) -> nn.Module:
     if isinstance(encoder, nn.Module) and isinstance(decoder, nn.Module):  # encoder-decoder (T5, BART)
         return encoder
     return backbone
+
+
+# The modules of a two-tower CLIPModel that make up each tower with its projection, and the model class that
+# holds exactly those two modules under the names of the CLIPModel's side.
+_TOWERS = {
+    "text": (CLIPTextModelWithProjection, "text_config", ("text_model", "text_projection")),
+    "vision": (CLIPVisionModelWithProjection, "vision_config", ("vision_model", "visual_projection")),
+}
+
+
+def clip_tower(model: CLIPModel, modality: str) -> PreTrainedModel:
+    """One tower of a two-tower ``CLIPModel`` as a model of its own: a ``CLIPTextModelWithProjection``
+    (``modality="text"``) or ``CLIPVisionModelWithProjection`` (``"vision"``) whose tower and projection *are*
+    the CLIPModel's modules (shared, not copied), so training it trains the CLIPModel in place.
+
+    Its ``forward`` is the tower's, so a trainer that calls the model it was given goes through DDP's / FSDP's
+    forward (the CLIPModel's own ``forward`` needs both towers' inputs). :func:`with_tower` puts a tower that
+    was replaced during training (LoRA merged) back into a CLIPModel.
+
+    Example:
+    ```python
+    >>> from hf_forget.testing import tiny_clip_model
+    >>> clip, tokenizer, _ = tiny_clip_model()
+    >>> tower = clip_tower(clip, "text")
+    >>> type(tower).__name__, tower.text_model is clip.text_model
+    ('CLIPTextModelWithProjection', True)
+    >>> ids = tokenizer(["a photo"], return_tensors="pt").input_ids
+    >>> bool(torch.allclose(tower(input_ids=ids).text_embeds, clip.get_text_features(input_ids=ids).pooler_output))
+    True
+    ```
+    """
+    cls, config_name, parts = _TOWERS[modality]
+    config = copy.deepcopy(getattr(model.config, config_name))
+    config.projection_dim = model.config.projection_dim
+    with torch.device("meta"):  # its own modules are replaced at once: never allocate them
+        tower = cls(config)
+    for part in parts:
+        setattr(tower, part, getattr(model, part))
+    tower.config._name_or_path = model.config._name_or_path
+    return tower
+
+
+def with_tower(model: CLIPModel, tower: nn.Module, modality: str) -> CLIPModel:
+    """``model`` with the tower (and projection) of ``tower`` (a :func:`clip_tower` model): ``model`` itself if it
+    already holds them, else a copy of ``model`` that does (e.g. after LoRA was merged into a copy of the tower)."""
+    parts = _TOWERS[modality][2]
+    if all(getattr(model, part) is getattr(tower, part) for part in parts):
+        return model
+    memo = {id(getattr(model, part)): getattr(tower, part) for part in parts}
+    return copy.deepcopy(model, memo)
 
 
 def vision_tower(model: nn.Module) -> nn.Module:

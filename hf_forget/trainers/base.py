@@ -32,6 +32,7 @@ from transformers.utils import logging
 from .. import __version__
 from ..config import MULTISTEP, ForgetConfig
 from ..encoders import _base_model as _base
+from ..encoders import clip_tower, with_tower
 from ..errors import ForgetInputError
 from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor
 from ..outputs import REPORT_NAME, write_json
@@ -85,12 +86,13 @@ class ForgetTrainer(Trainer):
         self.stopped_at_criterion: int | None = None
         self.save_dtype: torch.dtype | None = None  # the dtype `save_model()` writes (the base model's, when loaded)
         self.report: dict | None = None  # set once training is done; `save_model()` writes it
-        if args.world_size > 1 and isinstance(_base(model), CLIPModel):
-            # Our tower-level forward bypasses DDP's forward, which would leave gradients unsynchronised.
-            raise ForgetInputError(
-                "multi-process training of a two-tower CLIPModel is not supported: run one process, or defend "
-                "the tower as a CLIPTextModel(WithProjection) / CLIPVisionModel(WithProjection) checkpoint."
-            )
+        # A two-tower CLIPModel: the Trainer's model is the tower being defended (sharing the CLIPModel's modules),
+        # so that every forward is the model's own and goes through DDP / FSDP; `defended_model()` returns the
+        # CLIPModel with it.
+        self.clip_model: CLIPModel | None = None
+        if isinstance(_base(model), CLIPModel) and self.modality in ("text", "vision"):
+            self.clip_model = _base(model)
+            model = clip_tower(self.clip_model, self.modality)
         model = self._prepare_student(model, args)
         super().__init__(
             model=model,
@@ -324,10 +326,12 @@ class ForgetTrainer(Trainer):
         }
 
     def defended_model(self) -> nn.Module:
-        """The student as a plain transformers model: LoRA merged, wrappers removed."""
+        """The student as a plain transformers model: LoRA merged, wrappers removed; a CLIPModel's tower back in it."""
         model = self.accelerator.unwrap_model(self.model)
         if hasattr(model, "merge_and_unload"):
             model = copy.deepcopy(model).merge_and_unload()
+        if self.clip_model is not None:
+            model = with_tower(self.clip_model, model, self.modality)
         return model
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
