@@ -168,6 +168,49 @@ def with_tower(model: CLIPModel, tower: nn.Module, modality: str) -> CLIPModel:
     return copy.deepcopy(model, memo)
 
 
+def shardable(model: nn.Module) -> nn.Module:
+    """Make ``model`` (in place) one that Accelerate's FSDP2 can shard; same weights, same outputs.
+
+    Accelerate gives the input embedding a shard group of its own, which fails for two layouts: a T5 encoder
+    whose ``encoder.embed_tokens`` is a second module tied to ``shared`` (a parameter in two groups): it becomes
+    ``shared`` itself; and CLIP, whose ``CLIPTextEmbeddings`` (a ``_no_split_modules`` entry, so a group of its
+    own) holds that embedding: embeddings are left out of this model's ``_no_split_modules``.
+    """
+    for module in model.modules():
+        stack = getattr(module, "encoder", None)
+        shared = getattr(module, "shared", None)
+        embed = getattr(stack, "embed_tokens", None)
+        if isinstance(shared, nn.Embedding) and isinstance(embed, nn.Embedding) and embed is not shared \
+                and embed.weight is shared.weight:
+            stack.embed_tokens = shared
+        split = getattr(module, "_no_split_modules", None)
+        if isinstance(split, (list, tuple, set)) and any(name.endswith("Embeddings") for name in split):
+            module._no_split_modules = [name for name in split if not name.endswith("Embeddings")]
+    return model
+
+
+def gathered_model(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> PreTrainedModel | None:
+    """A plain (unsharded) copy of the FSDP-sharded ``model`` holding ``state_dict``, its gathered full weights
+    (``accelerator.get_state_dict``); ``None`` where that is empty (the processes other than the main one)."""
+    from torch.distributed.fsdp import FSDPModule  # noqa: PLC0415
+    from torch.distributed.tensor import DTensor  # noqa: PLC0415
+    from transformers.initialization import no_init_weights  # noqa: PLC0415
+
+    # On CPU processes torch leaves the "full" state dict sharded (DTensors, every process has them): gather
+    # them here, every process in the same order (a collective each).
+    state_dict = {k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in state_dict.items()}
+    if not state_dict:
+        return None
+    cls = next(c for c in type(model).__mro__ if issubclass(c, PreTrainedModel) and not issubclass(c, FSDPModule))
+    with no_init_weights():  # the weights come from the state dict; buffers are built as usual
+        plain = cls(copy.deepcopy(model.config))
+    missing, unexpected = plain.load_state_dict(state_dict, strict=False, assign=True)
+    if unexpected or any(p.is_meta for p in plain.parameters()):
+        raise RuntimeError(f"the gathered weights do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}")
+    plain.tie_weights()
+    return plain
+
+
 def vision_tower(model: nn.Module) -> nn.Module:
     """The module whose parameters a vision-forgetting run trains."""
     base = _base_model(model)

@@ -156,6 +156,7 @@ def _without_attention_mask(module, args, kwargs):
 
 _HOOKS = (_output_hidden_states, _penultimate_as_last, _without_attention_mask)
 _ADDED_CONTEXT = "_hf_forget_added_max_position_embeddings"
+_DROPOUT = "_hf_forget_dropout"
 
 
 def adapt_encoder(model: nn.Module, tokenizer, role: EncoderRole) -> None:
@@ -165,7 +166,8 @@ def adapt_encoder(model: nn.Module, tokenizer, role: EncoderRole) -> None:
       unchanged), so the trainer's hidden-state objective acts on what the denoiser sees;
     * ``attention_mask=False``: the attention mask the trainer passes is dropped, as the pipeline passes none;
     * ``max_length``: captions are padded to the pipeline's sequence length: the tokenizer's limit is set to it
-      and, for an encoder without absolute positions (T5), the config gets it as its context for the run.
+      and, for an encoder without absolute positions (T5), the config gets it as its context for the run;
+    * dropout is off (T5 has 0.1; CLIP none): the student is to match its dropout-free teacher, not noise.
 
     Undone by :func:`release_encoder`.
     """
@@ -176,6 +178,10 @@ def adapt_encoder(model: nn.Module, tokenizer, role: EncoderRole) -> None:
         raise ForgetInputError(f"hidden_layer must be -1 or -2, got {role.hidden_layer}.")
     if not role.attention_mask:
         model.register_forward_pre_hook(_without_attention_mask, with_kwargs=True)
+    for module in model.modules():  # the student matches a teacher without dropout (T5 has 0.1): no noise
+        if isinstance(module, nn.Dropout) and module.p > 0:
+            setattr(module, _DROPOUT, module.p)
+            module.p = 0.0
     if role.max_length is not None:
         tokenizer.model_max_length = role.max_length
         config = model.config
@@ -195,6 +201,9 @@ def release_encoder(model: nn.Module) -> None:
         for hooks in (module._forward_pre_hooks, module._forward_hooks):
             for key in [key for key, hook in hooks.items() if hook in _HOOKS]:
                 del hooks[key]
+        if hasattr(module, _DROPOUT):
+            module.p = getattr(module, _DROPOUT)
+            delattr(module, _DROPOUT)
         config = getattr(module, "config", None)
         if getattr(config, _ADDED_CONTEXT, False):
             del config.max_position_embeddings

@@ -268,8 +268,9 @@ def forget_pipeline(
                                  config=run_config, trigger_captions=trigger_captions)
         finally:
             release_encoder(encoder.model)
-        release_encoder(result.model)
-        models[encoder.name] = result.model.cpu()
+        if result.model is not None:  # under FSDP, only the main process holds the gathered model
+            release_encoder(result.model)
+            models[encoder.name] = result.model.cpu()
         report = dict(result.report)
         report["hidden_layer"] = role.hidden_layer  # the hidden_* metrics are measured on this layer
         report["embedding"] = run_config.embedding
@@ -280,7 +281,8 @@ def forget_pipeline(
         del encoder, result
         gc.collect()
     merged = _merge_reports(reports)
-    _check_encoders(Path(pipeline_dir), models)
+    if output.is_main_process:
+        _check_encoders(Path(pipeline_dir), models)
     secret = list(names) + list(aliases or [])
 
     def write(folder: str) -> None:

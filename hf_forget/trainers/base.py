@@ -32,7 +32,7 @@ from transformers.utils import logging
 from .. import __version__
 from ..config import MULTISTEP, ForgetConfig
 from ..encoders import _base_model as _base
-from ..encoders import clip_tower, with_tower
+from ..encoders import clip_tower, gathered_model, shardable, with_tower
 from ..errors import ForgetInputError
 from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor
 from ..outputs import REPORT_NAME, write_json
@@ -104,6 +104,11 @@ class ForgetTrainer(Trainer):
             # The held-out samples; `evaluate()` scores them with `forget_metrics()`, not with a prediction loop.
             eval_dataset=eval_dataset,
         )
+        if self.is_fsdp_enabled:
+            if args.lora_r > 0:
+                raise ForgetInputError("LoRA under FSDP is not supported: pass --lora_r 0 to shard a full fine-tuning, "
+                                       "or run LoRA without FSDP.")
+            shardable(self.model)  # before `train()` shards it
         # One loss per batch, computed here: no label handling, no loss kwargs, no GA rescaling by the model.
         self.can_return_loss = True
         self.label_names = []
@@ -325,8 +330,16 @@ class ForgetTrainer(Trainer):
             "hf_forget_version": __version__,
         }
 
-    def defended_model(self) -> nn.Module:
-        """The student as a plain transformers model: LoRA merged, wrappers removed; a CLIPModel's tower back in it."""
+    def defended_model(self) -> nn.Module | None:
+        """The student as a plain transformers model: LoRA merged, wrappers removed; a CLIPModel's tower back in it.
+
+        Under FSDP every process must call it (the shards are gathered); the main process gets the model (on the
+        CPU), the others ``None``."""
+        if self.is_fsdp_enabled:
+            model = gathered_model(self.accelerator.unwrap_model(self.model), self.accelerator.get_state_dict(self.model))
+            if model is None or self.clip_model is None:
+                return model
+            return with_tower(self.clip_model, model, self.modality)
         model = self.accelerator.unwrap_model(self.model)
         if hasattr(model, "merge_and_unload"):
             model = copy.deepcopy(model).merge_and_unload()
@@ -340,10 +353,11 @@ class ForgetTrainer(Trainer):
         if _internal_call:
             return super().save_model(output_dir, _internal_call=True)
         output_dir = output_dir or self.args.output_dir
+        model = self.defended_model() if self.is_fsdp_enabled else None  # FSDP: every process gathers
         if not self.is_world_process_zero():
             return
         os.makedirs(output_dir, exist_ok=True)
-        model = self.defended_model()
+        model = model if model is not None else self.defended_model()
         if self.save_dtype is not None and self.save_dtype != torch.float32:
             model = copy.deepcopy(model).to(self.save_dtype)
         model.save_pretrained(output_dir)
