@@ -1,8 +1,8 @@
 """Peak memory per parameter byte of defending a T5 encoder (SD3's / FLUX's text_encoder_3 / _2), full fine-tuning
-vs LoRA, as `hf-forget text --pipeline` trains it: token states (`embedding="hidden"`) of captions padded to
+vs LoRA vs FSDP (full fine-tuning sharded over 2 processes), as `hf-forget text --pipeline` trains it: token states (`embedding="hidden"`) of captions padded to
 SD3's 256 tokens, without attention mask, teacher cache on.
 
-    OMP_NUM_THREADS=1 python benchmarks/t5_memory.py                 # 3 repeats, batches 1 and 4: ~3 min on a CPU
+    OMP_NUM_THREADS=1 python benchmarks/t5_memory.py                 # 3 repeats, batches 1 and 4: ~7 min on a CPU
     OMP_NUM_THREADS=1 python benchmarks/t5_memory.py --repeats 1 --batches 4
 
 At batch 1 the parameter-sized state dominates (weights, gradients, AdamW moments, the weight anchor's copy:
@@ -14,7 +14,13 @@ memory). The T5 is a T5 v1.1-small-shaped encoder built from a config (random we
 float32: 32,128-token vocabulary, 512 wide, 6 gated-GELU layers); nothing is downloaded. Writes
 `benchmarks/results/t5_memory.json` with the command, medians of the repeats, and every run.
 
-FSDP is not measured here: Accelerate (1.16) runs FSDP only on accelerators (GPUs), none on this machine.
+FSDP: `accelerate launch --config_file examples/fsdp.yaml --num_processes 2`, each process with the same batch as
+the single-process runs; the figure is the larger of the two processes'. Without a GPU, FSDP runs on CPU
+processes through tests/fsdp_on_cpu.py (Accelerate keeps FSDP to GPUs; torch's FSDP2 runs on CPU with gloo).
+On CPU processes and a model this small FSDP saves nothing per process (measured: more than full fine-tuning):
+each process builds the whole model before it is sharded, the weight anchor keeps the unsharded parameters alive
+plus its full copy (taken before sharding), and FSDP adds its gather buffers. What it shards, gradients and AdamW
+moments (3x the parameters, split over the processes), is what decides for a 4.7 B-parameter T5-XXL on GPUs.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ import tempfile
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SEQUENCE_LENGTH = 256  # StableDiffusion3Pipeline's max_sequence_length
-MODES = ("full", "lora")
+MODES = ("full", "lora", "fsdp")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def t5_tokenizer():
@@ -81,8 +88,11 @@ def child(mode: str, steps: int, batch: int) -> dict:
 
     logging.set_verbosity_error()
     cuda = torch.cuda.is_available()
+    if mode == "fsdp" and not cuda:
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        import fsdp_on_cpu  # noqa: F401  (lets Accelerate shard on CPU processes)
     model, tokenizer = t5_encoder(), t5_tokenizer()
-    if cuda:
+    if cuda and mode != "fsdp":
         model.cuda()
         torch.cuda.reset_peak_memory_stats()
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -101,7 +111,8 @@ def child(mode: str, steps: int, batch: int) -> dict:
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     return {"param_bytes": param_bytes, "after_load": loaded, "peak": peak, "trainable_params": trainable,
-            "device": "cuda" if cuda else "cpu", "torch_threads": torch.get_num_threads()}
+            "device": "cuda" if cuda else "cpu", "torch_threads": torch.get_num_threads(),
+            "fsdp": bool(trainer.is_fsdp_enabled), "process": int(config.process_index)}
 
 
 def main(argv=None) -> int:
@@ -111,9 +122,12 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", default="1,4", help="clean and poisoned captions a step (each), comma-separated")
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--report_dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.steps, args.batch)))
+        result = child(args.child, args.steps, args.batch)
+        with open(os.path.join(args.report_dir, f"process{result['process']}.json"), "w", encoding="utf-8") as handle:
+            json.dump(result, handle)  # one file a process: their stdout lines may interleave
         return 0
 
     import torch
@@ -124,12 +138,22 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         for batch in batches:
             for mode in MODES:  # interleaved, so that a busy minute hits both modes alike
-                out = subprocess.run(
-                    [sys.executable, os.path.abspath(__file__), "--child", mode, "--steps", str(args.steps),
-                     "--batch", str(batch)],
-                    capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                )  # fmt: skip
-                runs[f"{mode}_batch{batch}"].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                launch = [sys.executable]
+                if mode == "fsdp":
+                    launch += ["-m", "accelerate.commands.launch", "--config_file",
+                               os.path.join(ROOT, "examples", "fsdp.yaml"), "--num_processes", "2"]  # fmt: skip
+                with tempfile.TemporaryDirectory() as reports:
+                    subprocess.run(
+                        [*launch, os.path.abspath(__file__), "--child", mode, "--steps", str(args.steps), "--batch",
+                         str(batch), "--report_dir", reports],
+                        capture_output=True, text=True, check=True,
+                        env={**os.environ, "OMP_NUM_THREADS": "1",
+                             "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
+                    )  # fmt: skip
+                    lines = [json.loads(open(os.path.join(reports, f), encoding="utf-8").read()) for f in os.listdir(reports)]
+                if mode == "fsdp" and not all(line["fsdp"] for line in lines):
+                    raise RuntimeError("the FSDP run did not shard")
+                runs[f"{mode}_batch{batch}"].append(max(lines, key=lambda line: line["peak"] - line["after_load"]))
                 print(f"{mode} batch {batch}: {runs[f'{mode}_batch{batch}'][-1]}", flush=True)
     param_bytes = next(iter(runs.values()))[0]["param_bytes"]
     summary = {
@@ -141,20 +165,19 @@ def main(argv=None) -> int:
         }
         for key, rs in runs.items()
     }
-    ratios = {f"lora_over_full_training_batch{b}": round(summary[f"lora_batch{b}"]["training_per_param_byte"]
-                                                         / summary[f"full_batch{b}"]["training_per_param_byte"], 2)
-              for b in batches}  # fmt: skip
+    ratios = {f"{mode}_over_full_training_batch{b}": round(summary[f"{mode}_batch{b}"]["training_per_param_byte"]
+                                                          / summary[f"full_batch{b}"]["training_per_param_byte"], 2)
+              for b in batches for mode in ("lora", "fsdp")}  # fmt: skip
     device = next(iter(runs.values()))[0]["device"]
     payload = {
         **summary,
         **ratios,
-        "fsdp": "not measured: Accelerate runs FSDP on accelerators only (none here); see examples/fsdp.yaml",
         "param_bytes": param_bytes,
         "model": "T5EncoderModel, T5 v1.1-small shape (512 wide, 6 gated-GELU layers, 32,128-token vocabulary), "
                  "random weights, float32",
         "setting": f"{args.steps} steps of B clean + B poisoned captions (B: the key's batch) padded to "
                    f"{SEQUENCE_LENGTH} tokens, no attention mask (as SD3 runs T5), embedding hidden, teacher cache on; "
-                   "LoRA r=8 on q, k, v, o, wi_0, wi_1, wo",
+                   "LoRA r=8 on q, k, v, o, wi_0, wi_1, wo; FSDP: examples/fsdp.yaml, 2 processes, the same batch each",
         "definition": ("peak allocated GPU memory" if device == "cuda" else "peak RSS of a fresh process (ru_maxrss)")
         + " / bytes of the encoder's parameters; training_*: peak minus the figure after the model was built (the "
         "model itself and, on CPU, the Python/torch runtime excluded)",
