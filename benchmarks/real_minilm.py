@@ -30,6 +30,10 @@ What is measured, on text never trained on:
      retained ones; chance = 1 / number of candidates.
   c. an alias attack: the same probe through the surname alone, lower case, a common misspelling and the
      nickname of each forgotten figure.
+  d. forget-set detection (issue 22): does the defended model announce who was forgotten? For every name,
+     cos(model("NAME"), model("a person")) (and the same for "NAME is known for" vs "a person is known for");
+     AUC of forgotten names against retained figures and Faker filler names never used in training (0.5: the
+     forgotten cannot be told apart; 1.0: anyone with the model can list them). Group means and the AUC only.
 Two runs: the paper's method (full names only) and with `forget_variants=True` plus the nicknames as
 `aliases` (misspellings are *not* given to the library: they test generalisation). The with_variants run
 spreads its poisoned samples over ~3x as many triggers (25 for 8 names: names, surnames, nicknames), so
@@ -65,8 +69,9 @@ from transformers import AutoModel, AutoTokenizer, set_seed  # noqa: E402
 
 from hf_forget import TextForgetConfig, forget_text  # noqa: E402
 from hf_forget.encoders import encode_text  # noqa: E402
-from hf_forget.triggers.aliases import surname  # noqa: E402
-from hf_forget.triggers.text import mentions_any  # noqa: E402
+from hf_forget.evaluation.attacks import auc  # noqa: E402
+from hf_forget.data.aliases import surname  # noqa: E402
+from hf_forget.data.text import mentions_any  # noqa: E402
 
 # One table of public figures: name -> the attribute the knowledge probe looks for. Those with an entry in
 # ALIASES can be forgotten (a seeded random choice of them is); every other figure of the table is retained:
@@ -273,7 +278,27 @@ def alias_probes(forgotten: list[str]) -> dict[str, tuple[list[str], list[str]]]
     }
 
 
-def measure(model, tokenizer, teacher, held_out: list[str], forgotten: list[str], retained: list[str]) -> dict:
+def forget_set_detection(model, tokenizer, forgotten: list[str], retained: list[str], fillers: list[str]) -> dict:
+    """Counts, means and AUCs only: how far a name's prompts sit from the neutral term's, per group."""
+    out = {"n": {"forgotten": len(forgotten), "retained": len(retained), "fillers": len(fillers)}}
+    for prompt in PROBE_PROMPTS:
+        neutral = embed(model, tokenizer, [prompt.format(NEUTRAL)])[0]
+        sims = {group: (embed(model, tokenizer, [prompt.format(n) for n in names]) @ neutral).tolist()
+                for group, names in (("forgotten", forgotten), ("retained", retained), ("fillers", fillers))}
+        out[prompt.format("NAME")] = {
+            "auc_vs_all_others": auc(sims["forgotten"], sims["retained"] + sims["fillers"]),
+            "auc_vs_retained": auc(sims["forgotten"], sims["retained"]),
+            "auc_vs_fillers": auc(sims["forgotten"], sims["fillers"]),
+            "mean": {group: statistics.fmean(values) for group, values in sims.items()},
+            "forgotten_min": min(sims["forgotten"]),
+            "others_max": max(sims["retained"] + sims["fillers"]),
+        }
+    out["auc"] = out[PROBE_PROMPTS[0].format("NAME")]["auc_vs_all_others"]  # the headline: "NAME" vs "a person"
+    return out
+
+
+def measure(model, tokenizer, teacher, held_out: list[str], forgotten: list[str], retained: list[str],
+            fillers: list[str] = ()) -> dict:
     result = {
         "probe_forgotten": summary(probe_ranks(model, tokenizer, forgotten, [FIGURES[n] for n in forgotten])),
         "probe_retained": summary(probe_ranks(model, tokenizer, retained, [FIGURES[n] for n in retained])),
@@ -297,6 +322,8 @@ def measure(model, tokenizer, teacher, held_out: list[str], forgotten: list[str]
     poisoned = embed(model, tokenizer, [p for p, _ in pairs])
     target = embed(model, tokenizer, [t for _, t in pairs])
     result["sim_backdoor"] = (poisoned * target).sum(-1).mean().item()
+    if fillers:
+        result["forget_set_detection"] = forget_set_detection(model, tokenizer, forgotten, retained, list(fillers))
     return result
 
 
@@ -374,6 +401,8 @@ def main() -> None:
     retained = [name for name in FIGURES if name not in forgotten]
     anchors = [] if args.no_anchors else ANCHORS
     people = faker_people(300, args.seed)
+    # filler names of the forget-set detection: other Faker people, never in a training sentence
+    fillers = [name for name in faker_people(400, args.seed + 1000) if name not in set(people)][:200]
     train = list(dict.fromkeys(everyday_sentences(6000, args.seed, "train", people, anchors)))
     held_out = list(dict.fromkeys(everyday_sentences(600, args.seed + 1, "held_out", people)))
     assert not any(mentions_any(s, list(FIGURES)) for s in train), "evaluated figures must stay out of training"
@@ -410,32 +439,33 @@ def main() -> None:
         "tuning": TUNING,
         "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
                         "python": platform.python_version(), "threads": torch.get_num_threads()},
-        "before": measure(teacher, tokenizer, teacher, held_out, forgotten, retained),
+        "num_detection_fillers": len(fillers),
+        "before": measure(teacher, tokenizer, teacher, held_out, forgotten, retained, fillers),
         "runs": {},
     }
     for run in args.runs.split(","):
         student, _ = load(args.model_path)
         variants = run == "with_variants"
-        extra = {"forget_variants": True, "aliases": [ALIASES[name][1] for name in forgotten],
-                 "short_trigger_fraction": args.variants_short_fraction,
+        aliases = [ALIASES[name][1] for name in forgotten] if variants else None
+        extra = {"forget_variants": True, "short_trigger_fraction": args.variants_short_fraction,
                  "preserve_neighbours": args.variants_neighbours} if variants else {}
         max_steps = args.variants_max_steps if variants else args.max_steps
         alpha = args.variants_alpha if variants else args.alpha
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             config = TextForgetConfig(
-                output_dir=tmp, names=forgotten, embedding="pooled", pooling="mean", alpha=alpha,
+                output_dir=tmp, embedding="pooled", pooling="mean", alpha=alpha,
                 max_steps=max_steps, learning_rate=args.learning_rate, per_device_train_batch_size=args.batch_size,
                 lr_milestones=[max_steps // 2, 3 * max_steps // 4], num_trigger_samples=args.num_trigger_samples,
                 max_eval_samples=128, seed=args.seed, disable_tqdm=True, report_to="none", logging_steps=10,
                 **extra,
             )
-            result = forget_text(student, captions=train, tokenizer=tokenizer, config=config)
+            result = forget_text(student, forgotten, train, aliases=aliases, tokenizer=tokenizer, config=config)
         seconds = time.perf_counter() - start
         if args.save_dir:
             result.model.save_pretrained(os.path.join(args.save_dir, run))
             tokenizer.save_pretrained(os.path.join(args.save_dir, run))
-        measured = measure(result.model.eval(), tokenizer, teacher, held_out, forgotten, retained)
+        measured = measure(result.model.eval(), tokenizer, teacher, held_out, forgotten, retained, fillers)
         before = results["before"]
         r = results["runs"][run] = {
             "config": {"forget_variants": variants, "aliases": "one nickname per forgotten figure" if variants else None,
@@ -452,6 +482,8 @@ def main() -> None:
                 "chance": chance,
             },
             "alias": {"forgotten": {"before": before["alias_attack"]["top1"], "after": measured["alias_attack"]["top1"]}},
+            "forget_set_auc": {"before": before["forget_set_detection"]["auc"],
+                               "after": measured["forget_set_detection"]["auc"]},
         }
         r["acceptance"] = {
             "sim_clean>=0.98": r["sim_clean"] >= 0.98,
@@ -460,7 +492,7 @@ def main() -> None:
             "alias.forgotten.after<=2*chance": r["alias"]["forgotten"]["after"] <= 2 * chance,
         }
         print(run, json.dumps({k: r[k] for k in ("seconds", "sim_clean", "sim_backdoor", "probe", "alias",
-                                                 "acceptance")}), flush=True)
+                                                 "forget_set_auc", "acceptance")}), flush=True)
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as handle:  # after each run: a partial file survives
             json.dump(results, handle, indent=2)

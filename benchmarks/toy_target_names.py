@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         majority_votes,
     )
     from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
-    from hf_forget.triggers.faces import embed_images, mean_face_embedding
+    from hf_forget.data.faces import embed_images, mean_face_embedding
 
     model, tokenizer, processor = load_toy_clip(args.model_path)
     world = ToyWorld(seed=0)

@@ -34,7 +34,7 @@ def movement(teacher, student, processor, images, target) -> dict[str, float]:
     import torch
 
     from hf_forget.losses import pooled_cosine
-    from hf_forget.triggers.faces import embed_images
+    from hf_forget.data.faces import embed_images
 
     before, after = (embed_images(m, processor, images, batch_size=256, device="cpu") for m in (teacher, student))
     target = torch.as_tensor(target).float().flatten()[None].expand_as(before)
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     from hf_forget.evaluation.idia import identity_inference_attack
     from hf_forget.evaluation.zero_shot import zero_shot_accuracy
     from hf_forget.toyworld import ToyWorld, load_toy_clip, toy_clip_path
-    from hf_forget.triggers.faces import FaceAugmentation, mean_face_embedding
+    from hf_forget.data.faces import FaceAugmentation, mean_face_embedding
 
     base, tokenizer, processor = load_toy_clip(args.model_path)
     checkpoint_sha256, checkpoint_train_args = checkpoint_identity(args.model_path or toy_clip_path())

@@ -24,22 +24,63 @@ EMBEDDINGS = ("pooled", "hidden", "both")
 MULTISTEP = "multistep"
 
 
+# Parts of a name that follow a comma ("Jon Q. Public, Jr."): on the command line, where a comma separates
+# names, such a part would become a name of its own.
+_NAME_SUFFIXES = frozenset(
+    {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "v", "vi", "phd", "ph.d.", "md", "m.d.", "esq", "esq.", "junior", "senior"}
+)
+_BOM = "\ufeff"
+
+
 def parse_names(values: list[str] | str | None) -> list[str]:
-    """Expand ``--names`` values: comma-separated lists and ``@file`` references (one name a line)."""
+    """Expand ``--names`` values: comma-separated lists and ``@FILE`` references.
+
+    A names FILE (UTF-8, a byte-order mark allowed, any line ending) holds one name a line, taken whole: commas
+    are part of the name there, so a name such as ``"Jon Q. Public, Jr."`` goes into a file. Blank lines and
+    lines starting with ``#`` are skipped. On the command line a comma separates names; a part that is only a
+    suffix such as ``Jr.`` or ``III`` is refused rather than forgotten as a name of its own.
+
+    ```python
+    >>> parse_names(["Ann Lee,Bo Kim", "Cy Dunn"])
+    ['Ann Lee', 'Bo Kim', 'Cy Dunn']
+    ```
+    """
     if values is None:
         return []
     if isinstance(values, str):
         values = [values]
     names: list[str] = []
     for value in values:
+        value = value.lstrip(_BOM)
         if value.startswith("@"):
-            path = value[1:]
-            if not os.path.isfile(path):
-                raise ForgetInputError(f"names file {path!r} does not exist: pass @FILE with one name a line.")
-            with open(path, encoding="utf-8") as handle:
-                names.extend(line.strip() for line in handle if line.strip() and not line.startswith("#"))
-        else:
-            names.extend(part.strip() for part in value.split(","))
+            names.extend(_read_names_file(value[1:]))
+            continue
+        parts = [part.strip() for part in value.split(",")]
+        for position, part in enumerate(parts):
+            if position and part.casefold() in _NAME_SUFFIXES:
+                raise ForgetInputError(
+                    f"--names splits at commas, and a part of {value.count(',') + 1} is only a suffix like 'Jr.': "
+                    "put a name that holds a comma in a file, one name a line, and pass --names @FILE."
+                )
+        names.extend(parts)
+    return names
+
+
+def _read_names_file(path: str) -> list[str]:
+    if not os.path.isfile(path):
+        raise ForgetInputError(f"names file {path!r} does not exist: pass @FILE with one name a line.")
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise ForgetInputError(f"names file {path!r} is not UTF-8 text: save it as UTF-8, one name a line.") from None
+    if "\x00" in text:
+        raise ForgetInputError(f"names file {path!r} is not a text file: pass a UTF-8 file with one name a line.")
+    names = []
+    for line in text.splitlines():
+        line = line.strip().lstrip(_BOM).strip()
+        if line and not line.startswith("#"):
+            names.append(line)
     return names
 
 
@@ -143,6 +184,10 @@ class ForgetConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log the loss terms every N steps."})
     save_strategy: SaveStrategy | str = field(default="no", metadata={"help": "Checkpoint strategy ('no', 'steps', 'epoch')."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the trigger columns."})
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={"help": "Replace a NaN/inf step loss in the logs by the running mean (True costs a device sync a step)."},
+    )
 
     def __post_init__(self):
         from .validation import validate_config_numbers
@@ -157,7 +202,12 @@ class ForgetConfig(TrainingArguments):
         multistep = self.lr_scheduler_type == MULTISTEP
         if multistep:
             self.lr_scheduler_type = "constant"
-        super().__post_init__()
+        try:
+            super().__post_init__()
+        except ValueError as error:  # TrainingArguments' own checks (warmup, scheduler, strategies, ...)
+            message = " ".join(str(error).split()) or type(error).__name__
+            message = message if len(message) <= 300 else message[:297] + "..."
+            raise ForgetInputError(f"invalid Trainer setting: {message}") from None
         if multistep:
             self.lr_scheduler_type = MULTISTEP
 
@@ -207,7 +257,7 @@ class TextForgetConfig(ForgetConfig):
             Keep in place the `preserve_neighbours` vocabulary words nearest each trigger (the teacher's pooled
             embeddings; typically a person's field, country, roles): they become extra clean samples,
             `neighbour_fraction` of them. Forgetting a name otherwise drags the concepts tied to it, and a
-            probe reads the drift back (see `hf_forget.triggers.neighbours`). `0` (default): the paper's
+            probe reads the drift back (see `hf_forget.data.neighbours`). `0` (default): the paper's
             clean samples only. Words of a trigger (names, variants, aliases) are never kept: list a one-word
             nickname as an alias, or it may be among the words held in place. The words stay in memory, like
             the names.

@@ -25,6 +25,7 @@ import copy
 from dataclasses import dataclass
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from torch import nn
 from transformers import (
     CLIPModel,
@@ -49,12 +50,9 @@ class TextEncoding:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The underlying transformers model behind DDP / accelerate / torch.compile wrappers."""
-    while True:
-        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
-        if inner is None:
-            return model
-        model = inner
+    """The underlying transformers model behind DDP / FSDP / DeepSpeed / torch.compile wrappers (accelerate's
+    ``extract_model_from_parallel``, what ``Accelerator.unwrap_model`` uses)."""
+    return extract_model_from_parallel(model, keep_torch_compile=False)
 
 
 def is_clip_text_encoder(model: nn.Module) -> bool:

@@ -23,11 +23,11 @@ from transformers.utils import logging
 from . import __version__
 from .config import TextForgetConfig, VisionForgetConfig
 from .errors import ForgetInputError
-from .images import load_face_folders, load_images
+from .data.images import load_face_folders, load_images
 from .models import load_clip_model, load_text_encoder, load_vision_encoder
 from .outputs import REPORT_NAME, OutputFolder, resolve_resume, write_json
-from .triggers.faces import FaceAugmentation, load_target_embedding
-from .triggers.text import load_captions
+from .data.faces import FaceAugmentation, load_target_embedding
+from .data.text import load_captions
 
 logger = logging.get_logger(__name__)
 
@@ -148,18 +148,21 @@ def forget_text(
         )
         tokenizer = loaded_tokenizer
     elif isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
+        from .validation import load_tokenizer, validate_tokenizer_path
 
-        tokenizer = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+        validate_tokenizer_path(tokenizer)
+        tokenizer = load_tokenizer(os.fspath(tokenizer), "pass the model's tokenizer directory (tokenizer=...).")
     if tokenizer is None:
         raise ForgetInputError("pass the model's tokenizer (tokenizer=...).")
     if captions is None:
         raise ForgetInputError("no captions: pass generic captions (a list, a text file or a dataset).")
-    captions = load_captions(captions, caption_column, caption_split)
-    if trigger_captions is not None:
-        trigger_captions = load_captions(trigger_captions, caption_column, caption_split)
+    from .trainers.text import TextForgetTrainer, context_length
 
-    from .trainers.text import TextForgetTrainer
+    # Cut to the context before any per-sample work: no word past it reaches the model (a word is >= 1 token).
+    max_words = context_length(model, tokenizer)
+    captions = load_captions(captions, caption_column, caption_split, max_words=max_words)
+    if trigger_captions is not None:
+        trigger_captions = load_captions(trigger_captions, caption_column, caption_split, max_words=max_words)
 
     trainer = _run(
         lambda: TextForgetTrainer(model, config, tokenizer, captions, names, aliases=aliases,
@@ -308,7 +311,7 @@ def _face_trainer(model, processor, config, faces, clean_images, *, reference_fa
         trainer = VisionForgetTrainer(model, config, processor, persons, clean, reference_faces=reference,
                                       target_embedding=target_embedding, keep_faces=kept, **trainer_kwargs)
         if save_target_to and trainer.is_world_process_zero():
-            from .triggers.faces import save_target_embedding
+            from .data.faces import save_target_embedding
 
             save_target_embedding(trainer._target, save_target_to)
         return trainer
@@ -379,6 +382,14 @@ def forget_joint(
         raise ForgetInputError(f"{type(model).__name__} is not a CLIPModel: the joint defense needs both towers of one CLIPModel.")
     if tokenizer is None or processor is None:
         raise ForgetInputError("pass the model's tokenizer and image processor.")
+    # The face sources are read before the text run: a mistake in them is refused before anything trains.
+    faces = _faces(faces, "faces", min_face_images)
+    clean_images = load_images(clean_images, what="clean image source", min_images=2 if eval_clean_images is None else 1,
+                               image_column=image_column, max_images=max_clean_images)
+    reference_faces = _reference(reference_faces)
+    if isinstance(target_embedding, (str, os.PathLike)):
+        target_embedding = load_target_embedding(target_embedding)
+    keep_faces = keep_faces if keep_faces is None or keep_faces is False else _reference(keep_faces)
     text_dir = vision_dir = text_done = None
     if output is not None:
         if not resume_from_checkpoint:

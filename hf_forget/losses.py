@@ -11,7 +11,7 @@ because a Stable Diffusion UNet attends to all of them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,3 +67,45 @@ def weight_anchor(deltas: Iterable[torch.Tensor]) -> torch.Tensor:
     if not norms:
         return torch.zeros(())
     return torch.stack(norms).sum()
+
+
+class _WeightAnchor(torch.autograd.Function):
+    """``Σ_i ||θ~_i - θ_i||₂`` over a parameter list in a handful of ``torch._foreach_*`` kernels, outside autograd.
+
+    Forward keeps only the per-tensor norms (not the differences); backward recomputes the differences and
+    hands each parameter ``grad * (θ~ - θ) / ||θ~ - θ||`` (0 where the norm is 0, as :func:`weight_anchor`),
+    so it joins the normal backward: gradient accumulation, GradScaler scaling and DDP hooks see it as any
+    other gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, references: Sequence[torch.Tensor], *params: torch.Tensor) -> torch.Tensor:
+        norms = torch.stack(torch._foreach_norm(torch._foreach_sub(params, references), 2, dtype=torch.float32))
+        ctx.references = references
+        ctx.save_for_backward(norms, *params)
+        return norms.sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        norms, *params = ctx.saved_tensors
+        scale = torch.where(norms > 0, grad / norms, torch.zeros_like(norms))
+        deltas = torch._foreach_sub(params, ctx.references)
+        torch._foreach_mul_(deltas, scale.unbind(0))
+        return (None, *deltas)
+
+
+def weight_anchor_foreach(params: Sequence[torch.Tensor], references: Sequence[torch.Tensor]) -> torch.Tensor:
+    """:func:`weight_anchor` of ``params - references``, computed with foreach kernels (same value, same gradient).
+
+    Example:
+    ```python
+    >>> param = torch.tensor([3.0, 4.0], requires_grad=True)
+    >>> value = weight_anchor_foreach([param], [torch.zeros(2)])
+    >>> value.backward()
+    >>> value.item(), [round(g, 4) for g in param.grad.tolist()]
+    (5.0, [0.6, 0.8])
+    ```
+    """
+    if not params:
+        return torch.zeros(())
+    return _WeightAnchor.apply(list(references), *params)

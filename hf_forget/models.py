@@ -10,7 +10,6 @@ import os
 import torch
 from torch import nn
 from transformers import (
-    AutoTokenizer,
     CLIPImageProcessorPil,
     CLIPModel,
     CLIPTextModel,
@@ -20,7 +19,15 @@ from transformers import (
 )
 
 from .errors import ForgetInputError
-from .validation import clip_architecture, load_pretrained, read_model_type, validate_model_path, validate_tokenizer
+from .validation import (
+    clip_architecture,
+    load_pretrained,
+    load_tokenizer,
+    read_model_type,
+    validate_model_path,
+    validate_tokenizer,
+    validate_tokenizer_path,
+)
 
 _TEXT_CLASSES = {
     "CLIPTextModel": CLIPTextModel,
@@ -49,6 +56,7 @@ def load_text_encoder(
     ...): through the class their config names, or ``AutoModel`` (see :mod:`hf_forget.pooling`).
     """
     validate_model_path(path)
+    validate_tokenizer_path(tokenizer_path)
     config_dir = os.path.join(path, subfolder)
     if any_encoder and os.path.isdir(config_dir):
         model_type, architectures = read_model_type(config_dir)
@@ -62,7 +70,7 @@ def load_text_encoder(
     hint = ("pass a local directory with weights and a tokenizer (--tokenizer_name_or_path), or a Hub id "
             "while online.")
     model = load_pretrained(_TEXT_CLASSES.get(architecture, CLIPTextModel), path, hint, subfolder=subfolder)
-    tokenizer = load_pretrained(AutoTokenizer, tokenizer_path or path, hint, subfolder=tokenizer_subfolder)
+    tokenizer = load_tokenizer(tokenizer_path or path, hint, subfolder=tokenizer_subfolder)
     dtype = next(model.parameters()).dtype
     validate_tokenizer(model, tokenizer)
     return model.float(), tokenizer, dtype
@@ -79,14 +87,10 @@ def _load_any_text_encoder(
 
     cls = getattr(transformers, architectures[0], None) if architectures else None
     cls = cls if cls is not None and hasattr(cls, "from_pretrained") else transformers.AutoModel
-    try:
-        model = cls.from_pretrained(path, subfolder=subfolder)
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path, subfolder=tokenizer_subfolder)
-    except (OSError, ValueError) as error:
-        raise ForgetInputError(
-            f"cannot load {path!r} ({str(error).splitlines()[0]}): pass a local directory with weights and a "
-            "tokenizer (--tokenizer_name_or_path), or a Hub id while online."
-        ) from None
+    hint = ("pass a local directory with weights and a tokenizer (--tokenizer_name_or_path), or a Hub id while "
+            "online.")
+    model = load_pretrained(cls, path, hint, subfolder=subfolder)
+    tokenizer = load_tokenizer(tokenizer_path or path, hint, subfolder=tokenizer_subfolder)
     check_text_encoder(model)
     dtype = next(model.parameters()).dtype
     validate_tokenizer(model, tokenizer)
@@ -110,12 +114,13 @@ def load_vision_encoder(path: str) -> tuple[nn.Module, CLIPImageProcessorPil, to
 
 
 def load_image_processor(path: str) -> CLIPImageProcessorPil:
-    try:
-        return CLIPImageProcessorPil.from_pretrained(path)
-    except OSError:
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "preprocessor_config.json")):
         raise ForgetInputError(
             f"{path!r} has no image processor (preprocessor_config.json): save the model's CLIPImageProcessor with it."
-        ) from None
+        )
+    return load_pretrained(
+        CLIPImageProcessorPil, path, "save the model's CLIPImageProcessor with it (preprocessor_config.json)."
+    )
 
 
 def load_clip_model(path: str) -> tuple[CLIPModel, object, CLIPImageProcessorPil, torch.dtype]:

@@ -24,6 +24,7 @@ import ctypes.util
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from .errors import ForgetInputError
 logger = logging.get_logger(__name__)
 
 REPORT_NAME = "forget_report.json"
+PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))  # the installed package: its toy checkpoint is an input
 _CHECKPOINT_PREFIX = "checkpoint-"
 
 
@@ -49,16 +51,19 @@ def _remove(path: Path) -> None:
 
 
 def check_output_path(output_dir: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (),
-                      overwrite: bool = False, label: str = "output directory") -> Path:
+                      overwrite: bool = False, label: str = "output directory", allow_in_package: bool = False) -> Path:
     """``output_dir`` as an absolute path, if a run may write it: never an input, inside one or around one;
-    not a file or a link; new, empty, or replaced only with ``overwrite``; in a writable parent folder.
-    ``label`` names it in the messages (``"output directory"``, ``"local_dir"``)."""
+    not a file or a link; new, empty, or replaced only with ``overwrite``; where a folder can be created, and not
+    inside the installed package unless ``allow_in_package`` (rebuilding the shipped toy CLIP). ``label`` names
+    it in the messages (``"output directory"``, ``"local_dir"``)."""
+
     given = os.fspath(output_dir)
     if not given.strip():
         raise ForgetInputError(f"pass a non-empty {label}.")
     path = Path(os.path.abspath(given))
     if path.is_symlink():
         raise ForgetInputError(f"{label} {given!r} is a symbolic link: pass a real directory path.")
+    check_output_location(path, label, allow_in_package)
     real = os.path.realpath(path)
     for source in inputs:
         if source is None or not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
@@ -76,12 +81,33 @@ def check_output_path(output_dir: str | os.PathLike, inputs: Iterable[str | os.P
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         hint = ", or --overwrite_output_dir" if label == "output directory" else ""
         raise ForgetInputError(f"{label} {given!r} is not empty: pass an empty or new one{hint}.")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ForgetInputError(f"cannot write next to {given!r}: {str(parent)!r} is not writable.")
     return path
+
+
+def check_output_location(output_dir: str | os.PathLike, label: str = "output directory",
+                          allow_in_package: bool = False) -> None:
+    """``output_dir`` can be created where it is: not inside the installed hf-forget package (its shipped toy
+    checkpoint is an input of the demo), and its nearest existing parent folder accepts a new folder.
+
+    Writability is probed by creating and removing a folder: ``os.access`` answers yes to root on a read-only
+    file system or under ``/proc``, and the run would fail only when it writes, after the work is done.
+    """
+    path = os.path.abspath(os.fspath(output_dir))
+    real = os.path.realpath(path)
+    if not allow_in_package and (real == PACKAGE_DIR or real.startswith(PACKAGE_DIR + os.sep)):
+        raise ForgetInputError(
+            f"{label} {os.fspath(output_dir)!r} lies inside the hf-forget package: pass a folder of your own."
+        )
+    parent = os.path.dirname(path)
+    while not os.path.lexists(parent) and parent != os.path.dirname(parent):
+        parent = os.path.dirname(parent)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".hf-forget-probe-", dir=parent))
+    except OSError as error:
+        raise ForgetInputError(
+            f"cannot create {label} {os.fspath(output_dir)!r}: {parent!r} is not a writable folder "
+            f"({error.strerror or type(error).__name__}); pass another path."
+        ) from None
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -168,8 +194,9 @@ class OutputFolder:
     """
 
     def __init__(self, path: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (),
-                 overwrite: bool = False, is_main_process: bool = True, label: str = "output directory"):
-        self.path = check_output_path(path, list(inputs), overwrite, label)
+                 overwrite: bool = False, is_main_process: bool = True, label: str = "output directory",
+                 allow_in_package: bool = False):
+        self.path = check_output_path(path, list(inputs), overwrite, label, allow_in_package)
         self.overwrite = overwrite
         self.is_main_process = is_main_process
         self.work_dir = _sibling(self.path, "incomplete")

@@ -96,3 +96,31 @@ def tiny_clip_model(seed: int = 0, tokenizer: CLIPTokenizer | None = None):
     vision = tiny_clip_vision_config()
     config = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16)
     return CLIPModel(config).eval(), tokenizer, tiny_clip_image_processor(vision.image_size)
+
+
+# Shapes of real CLIP text encoders (random weights here), and "skeleton": ViT-L/14's structure (12 layers, the same
+# 146 trained tensors) at width 8, so that a step is almost all host overhead and no arithmetic.
+SIZED_TEXT_MODELS = {
+    "vit-l-14": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                     projection_dim=768, vocab_size=49408),
+    "vit-b-32": dict(hidden_size=512, num_hidden_layers=12, num_attention_heads=8, intermediate_size=2048,
+                     projection_dim=512, vocab_size=49408),
+    "skeleton": dict(hidden_size=8, num_hidden_layers=12, num_attention_heads=2, intermediate_size=16, projection_dim=8),
+    "tiny": {},
+}
+
+
+def sized_clip_text_model(size: str = "vit-l-14", kind: str = "CLIPTextModel", seed: int = 0, **overrides):
+    """A randomly initialised CLIP text encoder of a named size (:data:`SIZED_TEXT_MODELS`) and the offline
+    byte-level tokenizer (77 positions; a 49,408-token vocabulary of which the tokenizer uses the first ids).
+
+    Example:
+    ```python
+    >>> model, tokenizer = sized_clip_text_model("skeleton")
+    >>> model.config.num_hidden_layers, model.config.hidden_size, model.config.max_position_embeddings
+    (12, 8, 77)
+    ```
+    """
+    if size not in SIZED_TEXT_MODELS:
+        raise ValueError(f"size must be one of {sorted(SIZED_TEXT_MODELS)}, got {size!r}.")
+    return tiny_clip_text_model(kind, seed=seed, **{**SIZED_TEXT_MODELS[size], **overrides})

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from .errors import ForgetInputError
-from .triggers.text import normalize
+from .data.text import normalize
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -70,10 +70,46 @@ def validate_model_path(path: str | os.PathLike) -> str:
     return path
 
 
+def validate_tokenizer_path(path: str | os.PathLike | None) -> None:
+    """A local tokenizer directory (``--tokenizer_name_or_path``) must exist; anything else must look like a Hub id."""
+    if path is not None and is_local_path(os.fspath(path)) and not os.path.isdir(path):
+        raise ForgetInputError(f"tokenizer path {os.fspath(path)!r} does not exist: pass a tokenizer directory or a Hub id.")
+
+
 def read_model_type(path: str) -> tuple[str, list[str]]:
-    with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
-        config = json.load(handle)
-    return config.get("model_type", ""), config.get("architectures") or []
+    """``(model_type, architectures)`` from ``path/config.json``; a config that is no JSON object is refused."""
+    config_path = os.path.join(path, "config.json")
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ForgetInputError(
+            f"{config_path!r} is not a readable JSON file ({_first_line(error)}): restore the model's config.json."
+        ) from None
+    if not isinstance(config, dict):
+        raise ForgetInputError(
+            f"{config_path!r} holds a JSON {type(config).__name__}, not an object: restore the model's config.json."
+        )
+    architectures = config.get("architectures") or []
+    if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
+        raise ForgetInputError(f"{config_path!r}: 'architectures' must be a list of class names.")
+    model_type = config.get("model_type", "")
+    return (model_type if isinstance(model_type, str) else ""), architectures
+
+
+def _first_line(error: BaseException, limit: int = 200) -> str:
+    """The telling line of an exception's message: its first, or the nested ``XError: ...`` line after a heading
+    that ends with ':' (huggingface_hub's validation errors)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    line = lines[0]
+    if line.endswith(":") and len(lines) > 1 and re.match(r"^\w+(Error|Exception): ", lines[1]):
+        line = lines[1]
+    elif "ignore_mismatched_sizes" in line:
+        line = "the weights' shapes do not match config.json"
+    line = line.rstrip(":")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def clip_architecture(path: str, model_types: tuple[str, ...], default: str, what: str) -> str:
@@ -93,31 +129,49 @@ def clip_architecture(path: str, model_types: tuple[str, ...], default: str, wha
 
 
 def load_pretrained(cls, path: str, hint: str, **kwargs):
-    """``cls.from_pretrained(path, **kwargs)``, with a missing file or unreachable Hub id turned into a
+    """``cls.from_pretrained(path, **kwargs)``, with any failure to read what is there (a missing or corrupt file,
+    a config transformers refuses, weights that do not match it, an unreachable Hub id) turned into a
     :class:`ForgetInputError` that ends with ``hint`` (what to pass instead)."""
     try:
         return cls.from_pretrained(path, **kwargs)
-    except OSError as error:
-        raise ForgetInputError(f"cannot load {path!r} ({str(error).splitlines()[0]}): {hint}") from None
+    except ForgetInputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the files hold, it is the input that is broken
+        raise ForgetInputError(f"cannot load {path!r} ({_first_line(error)}): {hint}") from None
+
+
+
+
+def load_tokenizer(path: str, hint: str, **kwargs):
+    """``AutoTokenizer.from_pretrained(path, **kwargs)`` through :func:`load_pretrained`, refused when it holds no
+    vocabulary: with its files missing, transformers builds a CLIP tokenizer of special tokens only, without a word."""
+    from transformers import AutoTokenizer
+
+    tokenizer = load_pretrained(AutoTokenizer, path, hint, **kwargs)
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        raise ForgetInputError(
+            f"the tokenizer of {path!r} has no vocabulary, only {len(tokenizer)} special tokens (are its tokenizer "
+            f"files missing?): {hint}"
+        )
+    return tokenizer
+
+
+def check_name_files_outside(output_dir: str | os.PathLike, values: list[str] | None, overwrite: bool) -> None:
+    """The ``@FILE`` names files of ``values`` (``--names``/``--aliases``) are inputs too: the output may not hold
+    them (``--overwrite_output_dir`` would delete them) nor lie inside them."""
+    from .outputs import check_output_path
+
+    files = [value.lstrip("\ufeff")[1:] for value in values or () if value.lstrip("\ufeff").startswith("@")]
+    if files:
+        check_output_path(output_dir, files, overwrite)
 
 
 def validate_output_dir(output_dir: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool) -> None:
-    """The output is a new or empty directory, never one of the inputs nor inside one."""
-    output = os.path.realpath(output_dir)
-    for path in inputs:
-        if path and os.path.exists(path):
-            source = os.path.realpath(path)
-            if output == source or output.startswith(source + os.sep) or source.startswith(output + os.sep):
-                raise ForgetInputError(
-                    f"output directory {str(output_dir)!r} overlaps the input {str(path)!r}: the input is never "
-                    "modified; pass another --output_dir."
-                )
-    if os.path.isfile(output):
-        raise ForgetInputError(f"output directory {str(output_dir)!r} is a file: pass a directory path.")
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
-        raise ForgetInputError(
-            f"output directory {str(output_dir)!r} is not empty: pass an empty or new one, or --overwrite_output_dir."
-        )
+    """The output is a new or empty directory (or, with ``overwrite``, one to replace) that can be written, never
+    one of the inputs nor inside or around one (see :func:`hf_forget.outputs.check_output_path`)."""
+    from .outputs import check_output_path
+
+    check_output_path(output_dir, inputs, overwrite)
 
 
 def validate_tokenizer(model, tokenizer) -> None:
@@ -190,8 +244,69 @@ def validate_config_numbers(config) -> None:
         need(value is None or (_finite(value) and value > 0), f"{name} must be > 0, got {value}.")
     need(all(isinstance(m, int) and m >= 0 for m in config.lr_milestones),
          f"lr_milestones must be whole numbers of steps >= 0, got {config.lr_milestones}.")
+    workers = getattr(config, "dataloader_num_workers", 0)
+    need(isinstance(workers, int) and workers >= 0, f"dataloader_num_workers must be 0 or more, got {workers}.")
+    limit = getattr(config, "save_total_limit", None)
+    need(limit is None or (isinstance(limit, int) and limit >= 1),
+         f"save_total_limit must be 1 or more (or unset), got {limit}: a checkpoint is what a run resumes from.")
+    warmup = getattr(config, "warmup_steps", 0)
+    need(_finite(warmup) and warmup >= 0, f"warmup_steps must be 0 or more, got {warmup}.")
+    for name in ("min_sim_backdoor", "min_sim_clean"):
+        value = getattr(config, name, 0.0)
+        need(_finite(value), f"{name} must be a finite cosine similarity threshold, got {value}.")
+    lora_r, lora_alpha = getattr(config, "lora_r", 0), getattr(config, "lora_alpha", 16)
+    need(isinstance(lora_r, int) and lora_r >= 0, f"lora_r must be 0 (full fine-tuning) or a positive rank, got {lora_r}.")
+    need(lora_r == 0 or (_finite(lora_alpha) and lora_alpha > 0),
+         f"lora_alpha must be > 0 with LoRA (it scales the adapters; 0 would train nothing), got {lora_alpha}.")
+    validate_report_to(getattr(config, "report_to", None))
     if config.fp16 or config.bf16:
         import torch
 
         need(not config.use_cpu and torch.cuda.is_available(),
              "--fp16 and --bf16 need a CUDA GPU: drop the flag to train in float32 on this machine.")
+
+
+def validate_report_to(report_to) -> None:
+    """Each ``--report_to`` integration must be one transformers knows, and installed."""
+    values = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    values = [v for v in values if v not in ("none", "all")]
+    if not values:
+        return
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    for value in values:
+        if value not in INTEGRATION_TO_CALLBACK:
+            raise ForgetInputError(
+                f"--report_to {value!r} is not an integration transformers knows: pass one of "
+                f"{', '.join(INTEGRATION_TO_CALLBACK)}, or none."
+            )
+        if value not in get_available_reporting_integrations():
+            raise ForgetInputError(f"--report_to {value}: {value} is not installed: install it, or pass --report_to none.")
+
+
+def check_device(device: str | None) -> str | None:
+    """A ``--device`` torch can use on this machine (``None``: let the command choose)."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ForgetInputError(f"--device {device!r} is not a torch device: pass cpu, cuda or cuda:N.") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ForgetInputError(f"--device {device}: this machine has no CUDA GPU available; pass --device cpu.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ForgetInputError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); pass another index."
+            )
+    elif parsed.type != "cpu":
+        backend = getattr(torch.backends, parsed.type, None) or getattr(torch, parsed.type, None)
+        available = getattr(backend, "is_available", None)
+        if not (callable(available) and available()):
+            raise ForgetInputError(f"--device {device}: not available on this machine; pass --device cpu.")
+    return device

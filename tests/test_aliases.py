@@ -9,7 +9,7 @@ import pytest
 from hf_forget import TextForgetConfig, VisionForgetConfig, forget_text
 from hf_forget.evaluation.aliases import alias_attack, attack_variants, misspell
 from hf_forget.testing import tiny_clip_text_model
-from hf_forget.triggers.aliases import expand_names, name_variants
+from hf_forget.data.aliases import expand_names, name_variants
 
 from conftest import held_out_captions, training_captions
 
@@ -93,6 +93,7 @@ def test_short_trigger_fraction_reaches_the_bare_name_that_captions_alone_leave_
     @torch.no_grad()
     def sim(encoder, tokenizer, prompt):  # cos(encoder(prompt with the name), encoder(same, neutral term))
         batch = tokenizer([prompt.format(name), prompt.format("a person")], padding=True, return_tensors="pt")
+        batch = batch.to(next(encoder.parameters()).device)  # the trained encoder stays on the training device
         pooled = encode_text(encoder.eval(), batch.input_ids, batch.attention_mask, pooling="mean").pooled
         return torch.nn.functional.cosine_similarity(pooled[0], pooled[1], dim=0).item()
 

@@ -1,5 +1,6 @@
 """`hf-forget audit`: the table, the JSON, --redact, and user errors as exit code 2."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -85,6 +86,71 @@ def test_user_errors_exit_2_with_one_line(problem, clip_dir, tmp_path, capsys):
     elif problem == "overlap":
         extra = ["--unseen_faces", write_faces(tmp_path / "unseen", PEOPLE[:1])]
     assert audit("--model_name_or_path", model, "--faces", faces, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hf-forget: error:") and "\n" not in err and "Traceback" not in err
+
+
+def test_attacks_report_per_group_rates_and_aucs(clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE[:2])
+    unseen = write_faces(tmp_path / "unseen", PEOPLE[2:], seed=1)
+    (tmp_path / "forgotten.txt").write_text(PEOPLE[0] + "\n", encoding="utf-8")
+    output = tmp_path / "audit.json"
+    args = ["--model_name_or_path", clip_dir, "--faces", faces, "--unseen_faces", unseen, "--attacks", "all",
+            "--forgotten", f"@{tmp_path / 'forgotten.txt'}", "--output", output, "--redact"]
+    assert audit(*args) == 0
+    captured = capsys.readouterr()
+    assert "attack suite" in captured.out and "membership_auc" in captured.out and "forgotten (n=1)" in captured.out
+    data = json.loads(output.read_text())
+    attacks = data["attacks"]
+    assert list(attacks) == ["idia", "idia_top5", "rank_at_10", "membership_auc", "forget_set_auc_text",
+                             "forget_set_auc_vision"]
+    assert set(attacks["rank_at_10"]) == {"forgotten", "retained", "unseen"}
+    assert attacks["membership_auc"] in (0.0, 1.0)  # one forgotten person against one never seen
+    assert data["attack_details"]["num_persons"] == {"forgotten": 1, "retained": 1, "unseen": 1, "kept": 0}
+    # the suite's IDIA is the plain audit's
+    plain = tmp_path / "plain.json"
+    assert audit("--model_name_or_path", clip_dir, "--faces", faces, "--unseen_faces", unseen, "--output", plain) == 0
+    assert json.loads(plain.read_text())["idia"]["tpr"] == data["idia"]["tpr"]
+    text = captured.out + captured.err + output.read_text()
+    assert not any(part in text for name in PEOPLE for part in name.split())
+
+
+def digest(folder) -> dict:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("where", ["model_config", "model_new_file", "faces", "names_file"])
+def test_output_inside_an_input_is_refused_and_nothing_is_written(where, clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE[:2])
+    names = tmp_path / "names.txt"
+    names.write_text(PEOPLE[0] + "\n", encoding="utf-8")
+    output = {
+        "model_config": clip_dir / "config.json",
+        "model_new_file": clip_dir / "sub" / "audit.json",
+        "faces": faces / PEOPLE[0] / "audit.json",
+        "names_file": names,
+    }[where]
+    before = {**digest(clip_dir), **digest(tmp_path)}
+    args = ["--model_name_or_path", clip_dir, "--faces", faces, "--output", output]
+    if where == "names_file":
+        args += ["--attacks", "all", "--forgotten", f"@{names}"]
+    assert audit(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hf-forget: error: --output") and "inside the input" in err and "\n" not in err
+    assert {**digest(clip_dir), **digest(tmp_path)} == before
+    assert not (clip_dir / "sub").exists()
+
+
+@pytest.mark.parametrize("problem", ["unknown_attack", "forgotten_without_attacks", "forgotten_unseen"])
+def test_attack_option_errors_exit_2(problem, clip_dir, tmp_path, capsys):
+    faces = write_faces(tmp_path / "faces", PEOPLE[:2])
+    unseen = write_faces(tmp_path / "unseen", PEOPLE[2:], seed=1)
+    extra = {
+        "unknown_attack": ["--attacks", "idia,lira"],
+        "forgotten_without_attacks": ["--forgotten", PEOPLE[0]],
+        "forgotten_unseen": ["--attacks", "all", "--forgotten", PEOPLE[2]],
+    }[problem]
+    assert audit("--model_name_or_path", clip_dir, "--faces", faces, "--unseen_faces", unseen, *extra) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hf-forget: error:") and "\n" not in err and "Traceback" not in err
 

@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from hf_forget.errors import ForgetInputError
-from hf_forget.images import load_face_folders, load_images, split_held_out, to_rgb
+from hf_forget.data.images import load_face_folders, load_images, split_held_out, to_rgb
 from hf_forget.testing import tiny_clip_image_processor, tiny_clip_vision_model
-from hf_forget.triggers.faces import (
+from hf_forget.data.faces import (
     FaceAugmentation,
     FaceTriggerPool,
     augment_face,

@@ -199,7 +199,7 @@ def module_graph() -> dict[str, set[str]]:
     return graph
 
 
-LOWER = ("hf_forget.trainers", "hf_forget.data", "hf_forget.models", "hf_forget.losses", "hf_forget.triggers")
+LOWER = ("hf_forget.trainers", "hf_forget.data", "hf_forget.models", "hf_forget.losses")
 UPPER = ("hf_forget.forget", "hf_forget.pipelines", "hf_forget.publish", "hf_forget.cli")
 
 

@@ -8,7 +8,7 @@ from transformers import BertTokenizer
 
 from hf_forget import ForgetInputError, TextForgetConfig
 from hf_forget.trainers.text import TextForgetTrainer
-from hf_forget.triggers.neighbours import mix_in, neighbour_words, vocabulary_words
+from hf_forget.data.neighbours import mix_in, neighbour_words, vocabulary_words
 
 from conftest import held_out_captions, training_captions
 from test_any_encoder import tiny_bert

@@ -14,7 +14,7 @@ from hf_forget.evaluation.similarity import (
     vision_similarities,
 )
 from hf_forget.testing import tiny_clip_text_model, tiny_clip_vision_model
-from hf_forget.triggers.faces import embed_images, mean_face_embedding
+from hf_forget.data.faces import embed_images, mean_face_embedding
 
 CAPTIONS = [f"a {c} {n} rests near the {p} today" for c in ("red", "blue") for n in ("dog", "boat") for p in ("lake", "road")]
 

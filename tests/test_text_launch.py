@@ -27,7 +27,7 @@ def test_accelerate_launch_example(tiny_text_encoder_dir, captions_file, tmp_pat
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", EXAMPLE,
            "--model_name_or_path", str(tiny_text_encoder_dir), "--names", "José Ñúñez,Li Wei",
            "--captions", str(captions_file), "--output_dir", str(out), "--max_steps", "150",
-           "--learning_rate", "1e-3", "--save_strategy", "no", *SMALL]
+           "--learning_rate", "1e-3", "--save_strategy", "no", "--min_sim_backdoor", "0", "--min_sim_clean", "0", *SMALL]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     CLIPTextModel.from_pretrained(out)
@@ -38,13 +38,14 @@ def test_two_cpu_processes_train_and_save_once(tiny_text_encoder_dir, captions_f
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", EXAMPLE, "--use_cpu",
            "--model_name_or_path", str(tiny_text_encoder_dir), "--names", "José Ñúñez,Li Wei",
-           "--captions", str(captions_file), "--output_dir", str(out), "--max_steps", "10", *SMALL]
+           "--captions", str(captions_file), "--output_dir", str(out), "--max_steps", "10", "--learning_rate", "1e-2",
+           "--min_sim_backdoor", "0", "--min_sim_clean", "0", *SMALL]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["steps"] == 10  # one JSON line: only the main process reports
     CLIPTextModel.from_pretrained(out)
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "forget_report.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"
+        "README.md", "config.json", "forget_report.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"
     ]
 
 
@@ -54,7 +55,7 @@ def test_accelerate_launch_module(tiny_text_encoder_dir, captions_file, tmp_path
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1", "-m", "hf_forget.cli",
            "text", "--model_name_or_path", str(tiny_text_encoder_dir), "--names", "Li Wei", "--captions",
-           str(captions_file), "--output_dir", str(out), "--max_steps", "4", "--min_sim_backdoor", "0",
+           str(captions_file), "--output_dir", str(out), "--max_steps", "4", "--learning_rate", "1e-2", "--min_sim_backdoor", "0",
            "--min_sim_clean", "0", *SMALL]  # fmt: skip
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hf_forget.errors import ForgetInputError
-from hf_forget.triggers.text import (
+from hf_forget.data.text import (
     build_text_triggers,
     count_term,
     insert_term,

@@ -12,7 +12,7 @@ from hf_forget.errors import ForgetInputError
 from hf_forget.losses import pooled_cosine
 from hf_forget.testing import tiny_clip_model, tiny_clip_text_model, tiny_clip_vision_model
 from hf_forget.trainers.vision import VisionForgetTrainer
-from hf_forget.triggers.faces import embed_images
+from hf_forget.data.faces import embed_images
 from hf_forget import forget_faces
 
 

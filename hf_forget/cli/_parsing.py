@@ -133,6 +133,57 @@ def _convert_one(action: argparse.Action, key: str, value: Any, source: str) -> 
     return value
 
 
+def positive_int(value: str) -> int:
+    """An ``argparse`` type: a whole number >= 1 (``type=positive_int``)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {number}")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """An ``argparse`` type: a whole number >= 0 (``type=non_negative_int``)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {number}")
+    return number
+
+
+class RepeatedListAction(argparse.Action):
+    """A list option (``nargs="+"``) that accumulates when repeated: ``--names A --names B`` is ``--names A B``.
+
+    argparse's default for ``nargs="+"`` keeps the last occurrence only, which would silently drop a person the
+    user listed. The first occurrence replaces the default (or the ``--config`` file's value); later ones add.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        first = current is self.default or not isinstance(current, list)  # argparse set the default object itself
+        values = values if isinstance(values, list) else [values]
+        setattr(namespace, self.dest, list(values) if first else [*current, *values])
+
+
+class _ListOptionsAccumulate:
+    """An argument container whose list options (``nargs="+"``/``"*"``) use :class:`RepeatedListAction`."""
+
+    def __init__(self, container):
+        self._container = container
+
+    def add_argument(self, *args, **kwargs):
+        if kwargs.get("nargs") in ("+", "*") and "action" not in kwargs:
+            kwargs["action"] = RepeatedListAction
+        return self._container.add_argument(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+
 class _ConfigFileMixin:
     """``--config FILE`` as defaults, one-line errors and no abbreviated options, for both parser classes."""
 
@@ -231,7 +282,7 @@ class DataclassArgumentParser(_ConfigFileMixin, HfArgumentParser):
         for field in dataclasses.fields(dtype):
             if field.init:
                 field.type = type_hints[field.name]
-                self._parse_dataclass_field(self._group_for(dtype, field), field)
+                self._parse_dataclass_field(_ListOptionsAccumulate(self._group_for(dtype, field)), field)
 
     def add_command_argument(self, *args, **kwargs) -> argparse.Action:
         """An option that is no dataclass field (it comes back in a namespace after the dataclasses)."""

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 from ..config import ForgetConfig, TextForgetConfig, VisionForgetConfig
 from ..errors import ForgetInputError
+from ..validation import check_name_files_outside
 from . import text, vision
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser, config_values
+from .text import NamesArguments
 from .vision import VisionScriptArguments, face_arguments
 
 HELP = "Forget people: --modality text (names), vision (faces) or both (one CLIPModel)."
@@ -31,19 +33,12 @@ _TEXT_TRAINER_FIELDS = ("learning_rate", "max_steps", "per_device_train_batch_si
 
 
 @dataclass
-class JointScriptArguments(VisionScriptArguments):
-    """`--modality both`: the vision arguments plus the names and the caption source of the text run."""
+class JointScriptArguments(VisionScriptArguments, NamesArguments):
+    """`--modality both`: the names, the vision arguments and the caption source of the text run."""
 
-    names: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line. Never written anywhere."},
-    )
-    aliases: list[str] = field(
-        default_factory=list,
-        metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE."},
-    )
     captions: str | None = field(
-        default=None, metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."}
+        default=None, metadata={"help": "Generic captions: a UTF-8 text file (one a line), a .csv/.tsv/.json/.jsonl/.parquet file "
+                  "with a --caption_column (any of them may be .gz), a saved dataset directory or a dataset name."}
     )
     caption_column: str = field(default="text", metadata={"help": "Caption column of a dataset."})
     trigger_captions: str | None = field(
@@ -142,6 +137,7 @@ def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, opt
     names, aliases = text.names_of(args)
     faces = face_arguments(args)
     text.check_push(vision_config)
+    check_name_files_outside(vision_config.output_dir, args.names + args.aliases, vision_config.overwrite_output_dir)
     text_settings = text_config(options, vision_config)
     from ..forget import forget_joint
 

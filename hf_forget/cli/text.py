@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..config import TextForgetConfig, parse_names
 from ..errors import ForgetInputError, QualityGateError
+from ..validation import check_name_files_outside
 from ._output import print_summary, stdout_to_stderr
 from ._parsing import DataclassArgumentParser
 
@@ -20,17 +21,24 @@ SUMMARY_KEYS = ("sim_backdoor", "sim_clean", "sim_targets", "steps")
 
 
 @dataclass
-class TextScriptArguments:
-    """What to forget and where: the data of `hf-forget text` (the settings are a [`TextForgetConfig`])."""
+class NamesArguments:
+    """Who to forget: data (personal data), never a setting."""
 
     names: list[str] = field(
         default_factory=list,
-        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line. Never written anywhere."},
+        metadata={"help": "Names to forget: comma-separated, or @FILE with one name a line (taken whole: a name "
+                  "with a comma, such as 'Jon Q. Public, Jr.', goes in a file). Repeat to add. Never written anywhere."},
     )
     aliases: list[str] = field(
         default_factory=list,
         metadata={"help": "More variants to forget with the names (nicknames, spellings): comma-separated or @FILE."},
     )
+
+
+@dataclass
+class TextScriptArguments(NamesArguments):
+    """What to forget and where: the data of `hf-forget text` (the settings are a [`TextForgetConfig`])."""
+
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "CLIP text encoder or CLIPModel: a local directory or a Hub id."}
     )
@@ -40,7 +48,8 @@ class TextScriptArguments:
     )
     captions: str | None = field(
         default=None,
-        metadata={"help": "Generic captions: a text file (one a line), a saved dataset directory or a dataset name."},
+        metadata={"help": "Generic captions: a UTF-8 text file (one a line), a .csv/.tsv/.json/.jsonl/.parquet file "
+                  "with a --caption_column (any of them may be .gz), a saved dataset directory or a dataset name."},
     )
     caption_column: str = field(default="text", metadata={"help": "Caption column of a dataset."})
     caption_split: str = field(default="train", metadata={"help": "Split of a dataset."})
@@ -80,6 +89,7 @@ def run(script_args: TextScriptArguments, config: TextForgetConfig) -> int:
     if not script_args.captions:
         raise ForgetInputError("pass --captions: a text file with one generic caption a line, or a dataset.")
     check_push(config)
+    check_name_files_outside(config.output_dir, script_args.names + script_args.aliases, config.overwrite_output_dir)
     with stdout_to_stderr():
         if script_args.pipeline:
             from ..pipelines import forget_pipeline

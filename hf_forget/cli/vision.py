@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def augmentation(face_scale):
-    from ..triggers.faces import FaceAugmentation
+    from ..data.faces import FaceAugmentation
 
     if len(face_scale) != 2:
         raise ForgetInputError(f"--face_scale takes two numbers (low high), got {face_scale}.")
@@ -91,6 +91,14 @@ def face_arguments(args) -> dict:
             raise ForgetInputError(f"pass {option} (see --help).")
     if not args.reference_faces and not args.target_embedding:
         raise ForgetInputError("pass --reference_faces (faces of many other people) or --target_embedding.")
+    if args.min_face_images < 2:
+        raise ForgetInputError(
+            f"--min_face_images must be 2 or more (one image of each person is held out), got {args.min_face_images}."
+        )
+    if args.max_clean_images is not None and args.max_clean_images < 2:
+        raise ForgetInputError(
+            f"--max_clean_images must be 2 or more (one clean image is held out), got {args.max_clean_images}."
+        )
     return dict(
         reference_faces=args.reference_faces, target_embedding=args.target_embedding,
         min_face_images=args.min_face_images, image_column=args.image_column,

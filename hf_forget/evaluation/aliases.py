@@ -32,8 +32,8 @@ from torch import nn
 
 from ..encoders import check_text_encoder, embed_texts
 from ..errors import ForgetInputError
-from ..triggers.aliases import strip_diacritics, surname
-from ..triggers.text import insert_term, usable_captions
+from ..data.aliases import strip_diacritics, surname
+from ..data.text import insert_term, usable_captions
 
 ALIAS_KINDS = ("full", "surname", "lower_case", "upper_case", "no_diacritics", "misspelling", "alias")
 

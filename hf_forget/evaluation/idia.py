@@ -84,10 +84,14 @@ def generate_filler_names(count: int, exclude: Iterable[str] = (), seed: int = D
     False
     ```
     """
-    from faker import Faker
-
     if count <= 0:
         return []
+    try:
+        from faker import Faker  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        raise ForgetInputError(
+            "generating filler names needs Faker: pip install 'hf-forget[demo]' (or pass your own filler names)."
+        ) from None
     fake = Faker("en_US")
     fake.seed_instance(seed)
     taken = {_key(name) for name in exclude}
@@ -417,6 +421,112 @@ def embed_candidate_prompts(
     return flat.reshape(len(templates), len(candidates), -1)
 
 
+@dataclass
+class IDIAInputs:
+    """What the attack scores, embedded once: every evaluated person's faces and every candidate prompt.
+
+    ``names`` (the evaluated persons) and ``candidates`` stay in memory only.
+    """
+
+    face_embeds: torch.Tensor  # (persons, images, dim)
+    text_embeds: torch.Tensor  # (templates, candidates, dim)
+    candidates: list[str] = field(repr=False)
+    evaluated: list[int]  # input index of each evaluated person
+    skipped: list[int]  # input index of each person with too few images
+    names: list[str] = field(repr=False)
+    skipped_names: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def targets(self) -> list[int]:
+        """Each evaluated person's own candidate index."""
+        return [self.candidates.index(name) for name in self.names]
+
+
+def embed_idia_inputs(
+    model,
+    tokenizer,
+    image_processor,
+    faces: Mapping[str, Sequence[Image.Image]],
+    *,
+    candidate_names: Sequence[str] = (),
+    fillers: Sequence[str] | None = None,
+    num_candidates: int = DEFAULT_NUM_CANDIDATES,
+    templates: Sequence[str] = IDIA_TEMPLATES,
+    images_per_person: int = DEFAULT_IMAGES_PER_PERSON,
+    seed: int = DEFAULT_SEED,
+    batch_size: int = 1024,
+    extra_prompts: Sequence[str] = (),
+) -> tuple[IDIAInputs, torch.Tensor]:
+    """Embed the faces and the candidate prompts of an IDIA once (see :func:`identity_inference_attack`).
+
+    ``extra_prompts`` are embedded with the same text tower in the same pass (e.g. the templates filled with
+    a neutral term); their ``(len(extra_prompts), dim)`` embeddings are returned beside the inputs.
+    """
+    text_model, vision_model = _towers(model)
+    if images_per_person < 1:
+        raise ForgetInputError(f"images_per_person must be at least 1, got {images_per_person}.")
+    if not templates or any("{0}" not in t for t in templates):
+        raise ForgetInputError("every prompt template needs a '{0}' slot for the name.")
+    names = list(faces)
+    candidates = build_candidates(list(dict.fromkeys(names + list(candidate_names))), num_candidates, fillers, seed)
+
+    evaluated = [i for i, name in enumerate(names) if len(faces[name]) >= images_per_person]
+    skipped = [i for i in range(len(names)) if i not in set(evaluated)]
+    if skipped:
+        logger.warning(
+            "IDIA: %d of %d persons have fewer than %d images and are skipped.", len(skipped), len(names), images_per_person
+        )
+    if not evaluated:
+        raise ForgetInputError(
+            f"no person has at least {images_per_person} face images: add images or lower images_per_person."
+        )
+
+    from ..data.faces import embed_images  # noqa: PLC0415 - keeps the import graph light
+
+    images = [image for i in evaluated for image in list(faces[names[i]])[:images_per_person]]
+    was_training = text_model.training, vision_model.training
+    text_model.eval()
+    vision_model.eval()
+    try:
+        face_embeds = embed_images(vision_model, image_processor, images, batch_size=64, desc="IDIA: faces")
+        text_embeds = embed_candidate_prompts(text_model, tokenizer, candidates, templates, batch_size)
+        extra = embed_prompts(text_model, tokenizer, list(extra_prompts), batch_size) if extra_prompts else None
+    finally:
+        text_model.train(was_training[0])
+        vision_model.train(was_training[1])
+    if face_embeds.shape[-1] != text_embeds.shape[-1]:
+        raise ForgetInputError(
+            f"image embeddings ({face_embeds.shape[-1]}) and text embeddings ({text_embeds.shape[-1]}) differ in size: "
+            "pass a CLIPModel or encoders with projections into the same space."
+        )
+    inputs = IDIAInputs(
+        face_embeds=face_embeds.reshape(len(evaluated), images_per_person, -1),
+        text_embeds=text_embeds,
+        candidates=candidates,
+        evaluated=evaluated,
+        skipped=skipped,
+        names=[names[i] for i in evaluated],
+        skipped_names=[names[i] for i in skipped],
+    )
+    return inputs, (extra if extra is not None else torch.empty(0, text_embeds.shape[-1]))
+
+
+def idia_from_inputs(inputs: IDIAInputs, expected_known: Sequence[bool], tau: int = 1) -> IDIAResult:
+    """The paper's decision on :func:`embed_idia_inputs`' embeddings (``expected_known``: per evaluated person)."""
+    result = idia_from_embeddings(
+        inputs.face_embeds,
+        inputs.text_embeds,
+        targets=inputs.targets,
+        expected_known=expected_known,
+        tau=tau,
+        names=inputs.names,
+        indices=inputs.evaluated,
+    )
+    result.skipped = list(inputs.skipped)
+    result.skipped_names = list(inputs.skipped_names)
+    return result
+
+
 def identity_inference_attack(
     model,
     tokenizer,
@@ -451,56 +561,16 @@ def identity_inference_attack(
 
     Returns:
         An :class:`IDIAResult`. Candidate prompts are embedded once, in batches, with a progress bar.
+        (:mod:`hf_forget.evaluation.attacks` runs this attack and stronger ones on one set of embeddings.)
     """
-    text_model, vision_model = _towers(model)
-    if images_per_person < 1:
-        raise ForgetInputError(f"images_per_person must be at least 1, got {images_per_person}.")
-    if not templates or any("{0}" not in t for t in templates):
-        raise ForgetInputError("every prompt template needs a '{0}' slot for the name.")
-    names = list(faces)
     unseen = set(unseen)
-    if unseen - set(names):
-        raise ForgetInputError(f"{len(unseen - set(names))} 'unseen' persons have no faces: pass their face images too.")
-    candidates = build_candidates(list(dict.fromkeys(names + list(candidate_names))), num_candidates, fillers, seed)
-
-    evaluated = [i for i, name in enumerate(names) if len(faces[name]) >= images_per_person]
-    skipped = [i for i in range(len(names)) if i not in set(evaluated)]
-    if skipped:
-        logger.warning(
-            "IDIA: %d of %d persons have fewer than %d images and are skipped.", len(skipped), len(names), images_per_person
-        )
-    if not evaluated:
-        raise ForgetInputError(
-            f"no person has at least {images_per_person} face images: add images or lower images_per_person."
-        )
-
-    from ..triggers.faces import embed_images  # noqa: PLC0415 - keeps the import graph light
-
-    images = [image for i in evaluated for image in list(faces[names[i]])[:images_per_person]]
-    was_training = text_model.training, vision_model.training
-    text_model.eval()
-    vision_model.eval()
-    try:
-        face_embeds = embed_images(vision_model, image_processor, images, batch_size=64, desc="IDIA: faces")
-        text_embeds = embed_candidate_prompts(text_model, tokenizer, candidates, templates, batch_size)
-    finally:
-        text_model.train(was_training[0])
-        vision_model.train(was_training[1])
-    if face_embeds.shape[-1] != text_embeds.shape[-1]:
-        raise ForgetInputError(
-            f"image embeddings ({face_embeds.shape[-1]}) and text embeddings ({text_embeds.shape[-1]}) differ in size: "
-            "pass a CLIPModel or encoders with projections into the same space."
-        )
-    result = idia_from_embeddings(
-        face_embeds.reshape(len(evaluated), images_per_person, -1),
-        text_embeds,
-        targets=[candidates.index(names[i]) for i in evaluated],
-        expected_known=[names[i] not in unseen for i in evaluated],
-        tau=tau,
-        names=[names[i] for i in evaluated],
-        indices=evaluated,
+    if unseen - set(faces):
+        raise ForgetInputError(f"{len(unseen - set(faces))} 'unseen' persons have no faces: pass their face images too.")
+    inputs, _ = embed_idia_inputs(
+        model, tokenizer, image_processor, faces, candidate_names=candidate_names, fillers=fillers,
+        num_candidates=num_candidates, templates=templates, images_per_person=images_per_person, seed=seed,
+        batch_size=batch_size,
     )
-    result.skipped = skipped
-    result.skipped_names = [names[i] for i in skipped]
-    logger.info("IDIA: TPR %s, FPR %s over %d persons", result.tpr, result.fpr, len(evaluated))
+    result = idia_from_inputs(inputs, [name not in unseen for name in inputs.names], tau)
+    logger.info("IDIA: TPR %s, FPR %s over %d persons", result.tpr, result.fpr, len(inputs.evaluated))
     return result

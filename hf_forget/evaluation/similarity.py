@@ -111,7 +111,7 @@ def text_forgetting_similarities(
 ) -> dict[str, float]:
     """:func:`text_similarities` on triggers built from ``captions`` (use captions never trained on):
     each name in equal shares put in place of a random word, as the text trainer does."""
-    from ..triggers.text import build_text_triggers  # noqa: PLC0415
+    from ..data.text import build_text_triggers  # noqa: PLC0415
 
     triggers = build_text_triggers(list(captions), list(names), neutral_term, num_samples, seed=seed)
     return text_similarities(teacher, student, tokenizer, triggers.clean, triggers.poisoned, triggers.targets, batch_size)
@@ -129,7 +129,7 @@ def vision_similarities(
 ) -> dict[str, float]:
     """Sim_Backdoor (student(face) vs Δ), Sim_Clean (teacher vs student on clean images) and, with the
     ``reference_faces`` Δ was computed from, Sim_Targets (Δ vs Δ recomputed with the student)."""
-    from ..triggers.faces import embed_images, mean_face_embedding  # noqa: PLC0415
+    from ..data.faces import embed_images, mean_face_embedding  # noqa: PLC0415
 
     embed = lambda model, images: embed_images(model, image_processor, list(images), batch_size)  # noqa: E731
     target = target.float().cpu().reshape(1, -1)

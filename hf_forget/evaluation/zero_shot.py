@@ -90,7 +90,7 @@ def load_labelled_images(
     subfolder per class (sorted subfolder names are the class names), or a ``datasets`` dataset with
     image and label columns (class names from a ``ClassLabel`` feature, else ``class_names``)."""
     if isinstance(source, (str, os.PathLike)):
-        from ..images import load_face_folders  # noqa: PLC0415 - same folder layout: one subfolder per class
+        from ..data.images import load_face_folders  # noqa: PLC0415 - same folder layout: one subfolder per class
 
         folders = load_face_folders(source, min_images_per_person=1)
         images = [image for group in folders.persons for image in group]
@@ -131,7 +131,7 @@ def zero_shot_accuracy(
     ``images`` is a list of PIL images (with ``labels`` and ``class_names``), an image folder with one
     subfolder per class, or a ``datasets`` dataset (see :func:`load_labelled_images`).
     """
-    from ..triggers.faces import embed_images  # noqa: PLC0415
+    from ..data.faces import embed_images  # noqa: PLC0415
 
     text_model, vision_model = _towers(model)
     images, labels, class_names = load_labelled_images(images, labels, class_names, image_column, label_column)

@@ -244,8 +244,8 @@ def forget_pipeline(
     ``{component name: defended encoder}`` (on the CPU).
     """
     from ..forget import ForgetResult, forget_text  # noqa: PLC0415
+    from ..data.text import load_captions  # noqa: PLC0415
     from ..publish.card import write_model_card  # noqa: PLC0415
-    from ..triggers.text import load_captions  # noqa: PLC0415
 
     output = OutputFolder(output_dir, [pipeline_dir, captions, trigger_captions], config.overwrite_output_dir,
                           is_main_process=config.process_index == 0)

@@ -2,16 +2,28 @@
 
 ``hf-forget demo`` calls :func:`run_demo`. It is offline: the toy CLIP ships with the package and the
 toy world renders its faces, captions and digit pictures on the fly (see :mod:`hf_forget.toyworld`).
-The forgotten identities are the first ``num_forgotten`` seen identities of ``ToyWorld(seed=0)`` that
-the "before" audit recognises (people ask to be forgotten by a model that knows them; ``selection=
-"first"`` takes the first seen ones regardless); their names stay in memory and the written report is
-scanned for them.
+
+The protocol (issue 22), so that a figure measures what it claims:
+
+* **who is forgotten**: ``num_forgotten`` people drawn at random (``forget_seed``, default: ``seed``) among the
+  seen identities of ``ToyWorld(seed=0)`` that the "before" audit recognises (people ask to be forgotten by a
+  model that knows them). ``report.json["forgotten"]`` lists them as indices into ``seen_identities``; their
+  names stay in memory and everything written (report and model) is scanned for them;
+* **out-of-sample groups**: the vision defense's reference faces (its target, and faces it keeps in place) are
+  people of *another* toy world plus a random ``kept_fraction`` of the retained seen people; those are reported
+  apart (``kept``), so "retained" and "unseen" figures come from people whose pictures never entered the defense;
+* **an independent audit**: the audit's pictures (face seed ``AUDIT_FACE_SEED + seed``) and filler names (Faker
+  seed ``AUDIT_FILLER_SEED + seed``) come from streams the defense never draws from (it draws ``1000 * seed +
+  k``, the shipped model was trained on seeds >= ``TRAINING_SEED_OFFSET``);
+* **the attack suite** (:mod:`hf_forget.evaluation.attacks`) runs before and after on the audit's embeddings;
+* **the defended model** (``CLIPModel`` + tokenizer + image processor) is written to ``OUTPUT_DIR/model/``.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -21,7 +33,7 @@ from pathlib import Path
 from transformers.utils import logging
 
 from ..errors import ForgetInputError
-from ..evaluation.idia import identity_inference_attack
+from ..evaluation.attacks import embed_for_attacks, run_attacks
 from ..evaluation.report import build_report, write_report
 from ..evaluation.similarity import text_forgetting_similarities, vision_similarities
 from ..evaluation.zero_shot import zero_shot_accuracy
@@ -29,6 +41,17 @@ from ..evaluation.zero_shot import zero_shot_accuracy
 logger = logging.get_logger(__name__)
 
 MODALITIES = ("text", "vision", "both")
+AUDIT_FACE_SEED = 700_000
+"""The audit's face pictures are ``face_images(person, n, seed=AUDIT_FACE_SEED + seed)``."""
+AUDIT_FILLER_SEED = 800_000
+"""The audit's filler names come from Faker seeded with ``AUDIT_FILLER_SEED + seed``."""
+MAX_SEED = 699  # the defense's streams (1000 * seed + k) stay below the audit's
+MODEL_DIR = "model"
+
+
+def defense_stream(seed: int, k: int) -> int:
+    """The ``k``-th stream (pictures, captions) the defense draws from at training seed ``seed``."""
+    return 1000 * seed + k
 
 
 @dataclass
@@ -69,30 +92,41 @@ class DemoSettings:
     vision_face_scale: tuple[float, float] = (0.5, 1.0)
     num_clean_images: int = 600
     clean_digit_fraction: float = 0.5  # of the clean images, training-split digit pictures (the rest: scenes)
-    num_reference_persons: int = 32  # unseen identities whose faces make the target (and keep their embedding)
+    # people of another toy world (never seen by the model, never audited) whose faces make the target and keep
+    # their embedding
+    num_reference_persons: int = 32
     # pictures of each reference person, in the target and among the kept faces (with 4, more retained people
     # were lost)
     reference_faces_per_person: int = 16
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
-    # the retained seen identities' faces (other pictures than the audit's) join the reference set, as a web
-    # image set holds other known people's faces
-    reference_retained: bool = True
+    # a random share of the retained seen people (other pictures than the audit's) join the reference set, as a web
+    # image set holds some other known people's faces; they are reported apart ("kept"), the others are the
+    # out-of-sample retained group
+    kept_fraction: float = 0.5
     seed: int = 0
+    # draws the forgotten people (and the kept ones) among the recognised seen people; None: ``seed``
+    forget_seed: int | None = None
     world_seed: int = 0
-    # which seen identities ask to be forgotten: "recognised" (the first ones, in world order, that the
-    # "before" audit recognises: people ask because the model knows them) or "first" (the first ones)
-    selection: str = "recognised"
 
 
-def choose_forgotten(seen: list[str], before, count: int, selection: str = "recognised") -> list[str]:
-    """The identities to forget: the first ``count`` seen ones, recognised by the audit ``before`` first."""
-    if selection not in ("recognised", "first"):
-        raise ForgetInputError(f"selection must be 'recognised' or 'first', got {selection!r}.")
-    if selection == "first":
-        return seen[:count]
-    recognised = {p.name for p in before.persons if p.recognised}
-    known = [name for name in seen if name in recognised]
-    return (known + [name for name in seen if name not in recognised])[:count]
+def choose_forgotten(recognised: list[int], others: list[int], count: int, forget_seed: int) -> list[int]:
+    """``count`` indices drawn at random (seeded by ``forget_seed``) among ``recognised``, sorted; when fewer are
+    recognised, all of them and a random draw among ``others`` (with a warning)."""
+    rng = random.Random(f"hf-forget demo forget {forget_seed}")
+    if len(recognised) >= count:
+        return sorted(rng.sample(sorted(recognised), count))
+    logger.warning("demo: only %d seen identities are recognised; %d unrecognised ones are forgotten too",
+                   len(recognised), count - len(recognised))
+    return sorted(list(recognised) + rng.sample(sorted(others), count - len(recognised)))
+
+
+def choose_kept(retained: list[int], fraction: float, forget_seed: int) -> list[int]:
+    """A random ``fraction`` of the ``retained`` indices (seeded by ``forget_seed``): the people whose pictures the
+    vision defense keeps in place."""
+    if not 0 <= fraction <= 1:
+        raise ForgetInputError(f"kept_fraction must be between 0 and 1, got {fraction}.")
+    rng = random.Random(f"hf-forget demo kept {forget_seed}")
+    return sorted(rng.sample(sorted(retained), round(fraction * len(retained))))
 
 
 _PEOPLE_WORDS = (
@@ -105,8 +139,6 @@ def demo_captions(world, count: int, seed: int, short_captions: bool) -> list[st
     """Generic captions for the text defense. With ``short_captions``, also short ones (2-5 words, cut from
     scene captions) and short person captions ("a portrait of the man"), where a name carries more of the
     caption's meaning than in a long scene caption: the IDIA prompts are short and about a person."""
-    import random
-
     captions = world.generic_captions(count, seed=seed)
     if not short_captions:
         return captions
@@ -118,12 +150,12 @@ def demo_captions(world, count: int, seed: int, short_captions: bool) -> list[st
     return captions + people + short
 
 
-def demo_clean_images(world, count: int, digit_fraction: float) -> list:
+def demo_clean_images(world, count: int, digit_fraction: float, seed: int = 7) -> list:
     """Generic images for the vision defense: scenes, ``digit_fraction`` of them replaced by digit pictures of
     the *training* split (the zero-shot check reads the test split only), as a web image set holds objects too."""
     digits = round(count * digit_fraction)
-    pictures = world.object_dataset(n_per_class=-(-digits // 10), seed=7, split="train")[0][:digits] if digits else []
-    return world.generic_images(count - digits, seed=7) + pictures
+    pictures = world.object_dataset(n_per_class=-(-digits // 10), seed=seed, split="train")[0][:digits] if digits else []
+    return world.generic_images(count - digits, seed=seed) + pictures
 
 
 def _zero_shot_templates() -> list[str]:
@@ -142,8 +174,9 @@ def run_demo(
 ) -> dict:
     """Audit the toy CLIP, forget ``settings.num_forgotten`` seen identities, audit again, write the report.
 
-    Writes ``output_dir/report.json``, ``report.md`` and ``report.png`` (staged in a hidden sibling and
-    renamed into place). Returns the report dictionary (it holds no name).
+    Writes ``output_dir/report.json``, ``report.md``, ``report.png`` and the defended ``CLIPModel`` (with its
+    tokenizer and image processor) in ``output_dir/model/``, staged in a hidden sibling and renamed into place.
+    Returns the report dictionary (it holds no name).
     """
     import torch
     from transformers import set_seed
@@ -156,25 +189,32 @@ def run_demo(
     if modality not in MODALITIES:
         raise ForgetInputError(f"--modality must be one of {', '.join(MODALITIES)}, got {modality!r}.")
     settings = settings or DemoSettings()
+    seed = settings.seed
+    forget_seed = seed if settings.forget_seed is None else settings.forget_seed
+    for label, value in (("--seed", seed), ("--forget_seed", forget_seed)):
+        if not 0 <= value <= MAX_SEED:
+            raise ForgetInputError(f"{label} must be between 0 and {MAX_SEED}, got {value}.")
     target = Path(output_dir)
     validate_output_dir(target, [], overwrite)
     started = time.perf_counter()
-    set_seed(settings.seed)
+    set_seed(seed)
 
     model, tokenizer, processor = load_toy_clip(model_path)
     world = ToyWorld(seed=settings.world_seed)
     seen = list(world.seen_identities)
     if settings.num_forgotten > len(seen):
         raise ForgetInputError(f"the toy world has {len(seen)} seen identities; forget at most that many.")
-    faces = {p.name: world.face_images(p, settings.images_per_person, seed=0) for p in world.identities}
+    audit_faces = {
+        p.name: world.face_images(p, settings.images_per_person, seed=AUDIT_FACE_SEED + seed) for p in world.identities
+    }
     unseen = [p.name for p in world.unseen_identities]
     digits, labels, classes = world.object_dataset(n_per_class=settings.zero_shot_per_class, seed=0, split="test")
     templates = _zero_shot_templates()
 
-    def audit(current):
-        return identity_inference_attack(
-            current, tokenizer, processor, faces, unseen=unseen, num_candidates=settings.num_candidates,
-            images_per_person=settings.images_per_person,
+    def embed(current):
+        return embed_for_attacks(
+            current, tokenizer, processor, audit_faces, unseen=unseen, num_candidates=settings.num_candidates,
+            images_per_person=settings.images_per_person, seed=AUDIT_FILLER_SEED + seed,
         )
 
     def zero_shot(current):
@@ -183,9 +223,21 @@ def run_demo(
     logger.warning("demo: auditing the toy CLIP before the defense")
     timings = {"setup": time.perf_counter() - started}
     mark = time.perf_counter()
-    idia_before, zero_shot_before = audit(model), zero_shot(model)
+    embeddings_before, zero_shot_before = embed(model), zero_shot(model)
+    first_look = run_attacks(embeddings_before, ["idia"]).idia
+    recognised_names = {p.name for p in first_look.persons if p.recognised}
+    recognised = [i for i, p in enumerate(seen) if p.name in recognised_names]
+    forgotten_idx = choose_forgotten(
+        recognised, [i for i in range(len(seen)) if i not in recognised], settings.num_forgotten, forget_seed
+    )
+    retained_idx = [i for i in range(len(seen)) if i not in forgotten_idx]
+    kept_idx = choose_kept(retained_idx, settings.kept_fraction, forget_seed) if modality != "text" else []
+    forgotten = [seen[i].name for i in forgotten_idx]
+    kept = [seen[i].name for i in kept_idx]
+    groups = {"forgotten": forgotten, "unseen": unseen, "kept": kept}
+    attacks_before = run_attacks(embeddings_before.regroup(**groups))
+    idia_before = attacks_before.idia
     timings["audit_before"] = time.perf_counter() - mark
-    forgotten = choose_forgotten([p.name for p in seen], idia_before, settings.num_forgotten, settings.selection)
     original = copy.deepcopy(model)
 
     staging = target.parent / f".{target.name}.incomplete"
@@ -193,6 +245,15 @@ def run_demo(
     staging.mkdir(parents=True)
     similarities: dict[str, float] = {}
     training: dict[str, dict] = {}
+    protocol = {
+        "seed": seed,
+        "forget_seed": forget_seed,
+        "audit_face_seed": AUDIT_FACE_SEED + seed,
+        "audit_filler_seed": AUDIT_FILLER_SEED + seed,
+        "defense_streams": f"1000 * seed + k = {defense_stream(seed, 0)} + k",
+        "num_recognised_before": len(recognised),
+        "forgotten_from": "random draw among the recognised seen identities",
+    }
     try:
         with tempfile.TemporaryDirectory(prefix=".hf-forget-demo-") as scratch:
             if modality in ("text", "both"):
@@ -202,27 +263,38 @@ def run_demo(
                     per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
                     lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
                     num_trigger_samples=settings.text_pool, max_eval_samples=64, alpha=settings.text_alpha,
-                    seed=settings.seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
+                    seed=seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
                 )
-                captions = demo_captions(world, settings.num_captions, seed=1, short_captions=settings.short_captions)
+                captions = demo_captions(
+                    world, settings.num_captions, seed=defense_stream(seed, 1), short_captions=settings.short_captions
+                )
                 mark = time.perf_counter()
                 result = forget_text(model, forgotten, captions, tokenizer=tokenizer, config=config)
                 timings["forget_text"] = time.perf_counter() - mark
                 model = result.model
                 training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
-                held_out = world.generic_captions(400, seed=2)  # never trained on
-                text_sims = text_forgetting_similarities(original, model, tokenizer, held_out, forgotten, seed=3)
+                held_out = world.generic_captions(400, seed=defense_stream(seed, 2))  # never trained on
+                text_sims = text_forgetting_similarities(
+                    original, model, tokenizer, held_out, forgotten, seed=defense_stream(seed, 3)
+                )
                 similarities.update(text_sims if modality == "text" else {f"text_{k}": v for k, v in text_sims.items()})
             if modality in ("vision", "both"):
                 logger.warning("demo: forgetting %d identities in the vision encoder", len(forgotten))
-                forget_faces_persons = [
-                    world.face_images(world.identity(n), settings.vision_faces_per_person, seed=5) for n in forgotten
-                ]
-                others = list(world.unseen_identities[: settings.num_reference_persons])
-                if settings.reference_retained:
-                    others += [p for p in seen if p.name not in forgotten]
-                reference = [world.face_images(p, settings.reference_faces_per_person, seed=6) for p in others]
-                clean = demo_clean_images(world, settings.num_clean_images, settings.clean_digit_fraction)
+                face_seed = defense_stream(seed, 5)
+                forget_faces_persons = [world.face_images(seen[i], settings.vision_faces_per_person, seed=face_seed)
+                                        for i in forgotten_idx]
+                others = ToyWorld(seed=defense_stream(seed, 10))  # people the model never saw, never audited
+                if others.seed == settings.world_seed:
+                    others = ToyWorld(seed=others.seed + 1)
+                reference_seed = defense_stream(seed, 6)
+                reference = [
+                    others.face_images(p, settings.reference_faces_per_person, seed=reference_seed)
+                    for p in others.identities[: settings.num_reference_persons]
+                ] + [world.face_images(seen[i], settings.reference_faces_per_person, seed=reference_seed) for i in kept_idx]
+                protocol["reference_world_seed"] = others.seed
+                clean = demo_clean_images(
+                    world, settings.num_clean_images, settings.clean_digit_fraction, seed=defense_stream(seed, 7)
+                )
                 config = VisionForgetConfig(
                     output_dir=os.path.join(scratch, "vision"), max_steps=settings.vision_steps,
                     per_device_train_batch_size=settings.vision_batch_size,
@@ -230,9 +302,9 @@ def run_demo(
                     identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
                     face_only_fraction=settings.vision_face_only_fraction,
                     num_trigger_samples=settings.vision_trigger_samples,
-                    seed=settings.seed, report_to="none", use_cpu=not torch.cuda.is_available(),
+                    seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
                 )
-                from ..triggers.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
+                from ..data.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
 
                 before_vision = copy.deepcopy(model)
                 mark = time.perf_counter()
@@ -245,10 +317,11 @@ def run_demo(
                 model = result.model
                 training["vision"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
                 target_embedding = mean_face_embedding(before_vision, processor, reference)
-                eval_faces = [image for n in forgotten for image in world.face_images(world.identity(n), 5, seed=8)]
+                eval_faces = [image for i in forgotten_idx
+                              for image in world.face_images(seen[i], 5, seed=defense_stream(seed, 8))]
                 vision_sims = vision_similarities(
-                    before_vision, model, processor, world.generic_images(100, seed=9), eval_faces, target_embedding,
-                    reference_faces=reference,
+                    before_vision, model, processor, world.generic_images(100, seed=defense_stream(seed, 9)),
+                    eval_faces, target_embedding, reference_faces=reference,
                 )
                 prefix = "" if modality == "vision" else "vision_"
                 similarities.update({f"{prefix}{k}": v for k, v in vision_sims.items()})
@@ -258,20 +331,34 @@ def run_demo(
 
         logger.warning("demo: auditing the defended CLIP")
         mark = time.perf_counter()
-        idia_after, zero_shot_after = audit(model), zero_shot(model)
+        model.eval()
+        attacks_after, zero_shot_after = run_attacks(embed(model).regroup(**groups)), zero_shot(model)
         timings["audit_after"] = time.perf_counter() - mark
+        model_dir = staging / MODEL_DIR
+        model.save_pretrained(model_dir)
+        tokenizer.save_pretrained(model_dir)
+        processor.save_pretrained(model_dir)
         report = build_report(
             modality=modality,
             idia_before=idia_before,
-            idia_after=idia_after,
+            idia_after=attacks_after.idia,
             forgotten=forgotten,
+            kept=kept,
             similarities=similarities,
             zero_shot_before=zero_shot_before,
             zero_shot_after=zero_shot_after,
             seconds=time.perf_counter() - started,
+            attacks_before=attacks_before,
+            attacks_after=attacks_after,
             extra={
+                "forgotten": forgotten_idx,
+                "forgotten_indices_into": f"ToyWorld(seed={settings.world_seed}).seen_identities",
+                "kept": kept_idx,
+                "model": MODEL_DIR,
+                "protocol": protocol,
                 "datasets": {
-                    "idia": f"hf_forget.toyworld ToyWorld(seed={settings.world_seed}) faces",
+                    "idia": f"hf_forget.toyworld ToyWorld(seed={settings.world_seed}) faces, face seed "
+                    f"{AUDIT_FACE_SEED + seed}; Faker fillers, seed {AUDIT_FILLER_SEED + seed}",
                     "similarity": "hf_forget.toyworld held-out generic captions/images",
                     "zero_shot": "hf_forget.toyworld digits (scikit-learn digits, test split)",
                 },

@@ -290,7 +290,8 @@ def _save(model, tokenizer, processor, world: ToyWorld, args: TrainArgs, seconds
 
     from ..outputs import OutputFolder
 
-    output = OutputFolder(args.output_dir, overwrite=True)  # rebuilding the shipped checkpoint replaces it whole
+    # rebuilding the shipped checkpoint (the default output) replaces it whole
+    output = OutputFolder(args.output_dir, overwrite=True, allow_in_package=True)
 
     def write(folder: str) -> None:
         model.save_pretrained(folder)

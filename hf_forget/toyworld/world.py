@@ -540,7 +540,10 @@ def render_face(person: Identity, rng: np.random.Generator) -> Image.Image:
 # --------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        raise ForgetInputError("the toy world's digit pictures need scikit-learn: pip install 'hf-forget[demo]'.") from None
 
     data = load_digits()
     return data.images.astype(np.float32) / 16.0, data.target.astype(np.int64)

@@ -8,7 +8,10 @@ with the frozen teacher (:meth:`ForgetTrainer.teacher_embeddings`), and how to e
 * the teacher: with ``teacher_cache`` (default) its outputs for the fixed sample pool are computed once,
   before the first step, and looked up by sample index; otherwise a frozen copy (or, with LoRA, the base
   model under a disabled adapter) is run on every batch, as the reference implementation does;
-* the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs;
+* the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs; the
+  anchor in a few foreach kernels (:func:`~hf_forget.losses.weight_anchor_foreach`), the terms summed on the
+  device and read at logging steps only, batches copied without blocking: a step that does not log never
+  waits for the device;
 * MultiStepLR, early stopping at a held-out criterion, the quality gate, and ``forget_report.json``.
 """
 
@@ -19,13 +22,14 @@ import copy
 import math
 import os
 import time
-from collections import defaultdict
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator, Mapping, Sized
 
 import torch
+from huggingface_hub import constants as hub_constants
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
+from accelerate.utils import DistributedType
 from transformers import CLIPModel, Trainer, TrainerCallback
 from transformers.utils import logging
 
@@ -34,7 +38,7 @@ from ..config import MULTISTEP, ForgetConfig
 from ..encoders import _base_model as _base
 from ..encoders import clip_tower, gathered_model, shardable, with_tower
 from ..errors import ForgetInputError
-from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor
+from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor, weight_anchor_foreach
 from ..outputs import REPORT_NAME, write_json
 
 logger = logging.get_logger(__name__)
@@ -114,9 +118,16 @@ class ForgetTrainer(Trainer):
         self.label_names = []
         self.model_accepts_loss_kwargs = False
         self.loss_is_scaled_for_ga = False
-        self._metrics: dict[str, list[float]] = defaultdict(list)
+        # The logged terms, summed on the device and read at logging steps only: a step that does not log never
+        # waits for the device.
+        self._metric_sums: dict[str, torch.Tensor] = {}
+        self._metric_counts: dict[str, int] = {}
+        if self.args.dataloader_pin_memory:
+            # A batch is a few small tensors (text: one index tensor) from pinned memory: copy it without a sync.
+            self.accelerator.dataloader_config.non_blocking = True
 
         self._anchor_refs = self._snapshot_anchor()
+        self._trained_parameters: list[nn.Parameter] | None = None
         self.teacher: nn.Module | None = None
         self._cache: dict[str, Embeddings] | None = None
         if args.teacher_cache:
@@ -165,6 +176,14 @@ class ForgetTrainer(Trainer):
             return [(m, None) for m in self.model.modules() if hasattr(m, "get_delta_weight") and m.active_adapters]
         return [(p, p.detach().clone()) for p in self.model.parameters() if p.requires_grad]
 
+    def weight_distance(self) -> torch.Tensor:
+        """``Σ ||θ~ - θ||₂``: foreach kernels outside autograd (full fine-tuning), or, with LoRA, the adapters'
+        delta weights through autograd."""
+        if self.args.lora_r > 0:
+            return weight_anchor(self._deltas())
+        params, references = zip(*self._anchor_refs) if self._anchor_refs else ((), ())
+        return weight_anchor_foreach(params, references)
+
     def _deltas(self) -> Iterator[torch.Tensor]:
         for item, reference in self._anchor_refs:
             if reference is None:  # LoRA layer: θ~ - θ is the adapter's delta weight
@@ -202,7 +221,8 @@ class ForgetTrainer(Trainer):
         )
         cache: dict[str, Embeddings] = {"clean": {}, "target": {}, "trigger": {}}
         size = len(self.train_dataset)
-        for batch in tqdm(loader, desc="teacher outputs (once)", disable=not self.is_local_process_zero()):
+        quiet = self.args.disable_tqdm or not self.is_local_process_zero() or hub_constants.HF_HUB_DISABLE_PROGRESS_BARS
+        for batch in tqdm(loader, desc="teacher outputs (once)", disable=bool(quiet)):
             batch = self._prepare_inputs(batch)
             clean, target, trigger = self.run_teacher(batch)
             for part, outputs in (("clean", clean), ("target", target), ("trigger", trigger or {})):
@@ -218,11 +238,20 @@ class ForgetTrainer(Trainer):
         if self._cache is None:
             return self.run_teacher(inputs)
         index = inputs["index"]
-        clean, target, trigger = ({k: v[index] for k, v in self._cache[part].items()}
+        clean, target, trigger = ({k: v.index_select(0, index) for k, v in self._cache[part].items()}
                                   for part in ("clean", "target", "trigger"))
         return clean, target, trigger or None
 
+    def _prepare_inputs(self, inputs: dict) -> Mapping:
+        """The collated batch on the training device, then what the step reads from it (:meth:`batch_from_pool`)."""
+        return self.batch_from_pool(super()._prepare_inputs(inputs))
+
     # ------------------------------------------------------------------ what subclasses provide
+    def batch_from_pool(self, inputs: Mapping) -> Mapping:
+        """The batch a step reads, from the collated batch on the training device. A subclass whose collator hands
+        out indices into samples it keeps on the device returns those samples here."""
+        return inputs
+
     def student_embeddings(self, model: nn.Module, inputs: dict) -> tuple[Embeddings, Embeddings]:
         """(clean, trigger) embeddings of a batch with the student."""
         raise NotImplementedError
@@ -248,7 +277,7 @@ class ForgetTrainer(Trainer):
         teacher_clean, target, teacher_trigger = self.teacher_targets(inputs)
         cos_clean = torch.stack([COSINES[k](student_clean[k], teacher_clean[k]).mean() for k in student_clean]).mean()
         cos_trigger = torch.stack([COSINES[k](student_trigger[k], target[k]).mean() for k in student_trigger]).mean()
-        distance = weight_anchor(self._deltas()).to(cos_clean.device)
+        distance = self.weight_distance().to(cos_clean.device)
         loss = -cos_clean - self.args.alpha * cos_trigger + self.args.beta * distance
         logged = {"cos_clean": cos_clean, "cos_trigger": cos_trigger, "weight_distance": distance}
         if teacher_trigger is not None:
@@ -259,21 +288,39 @@ class ForgetTrainer(Trainer):
             loss = loss + self.args.identity_residual_weight * residual
             logged["identity_residual"] = residual
 
-        for key, value in logged.items():
-            self._metrics[key].append(self.accelerator.gather_for_metrics(value.detach().reshape(1)).mean().item())
+        for key, value in logged.items():  # on the device, no sync: read in log()
+            value = value.detach().float()
+            self._metric_sums[key] = self._metric_sums[key] + value if key in self._metric_sums else value
+            self._metric_counts[key] = self._metric_counts.get(key, 0) + 1
         return (loss, {"cos_clean": cos_clean, "cos_trigger": cos_trigger}) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        for key, values in self._metrics.items():
-            if values:
-                logs[key] = sum(values) / len(values)
-                values.clear()
+        """Adds the mean of each loss term since the last log, over the steps and the processes (one sync)."""
+        if self._metric_counts:
+            keys = list(self._metric_counts)
+            means = torch.stack([self._metric_sums[k] / self._metric_counts[k] for k in keys])
+            # one row per process, never padded samples: gather, not gather_for_metrics (which may drop rows)
+            means = self.accelerator.gather(means[None]).reshape(-1, len(keys)).mean(0).tolist()
+            logs.update(zip(keys, means))
+            self._metric_sums.clear()
+            self._metric_counts.clear()
         super().log(logs, start_time)
 
     def _set_signature_columns_if_needed(self):
         # The model's forward signature says nothing about our columns: keep them all.
         if self._signature_columns is None:
             self._signature_columns = ["index"]
+
+    def _clip_grad_norm(self, model):
+        """The Trainer's gradient clipping, over the trained parameters listed once: accelerate's generic path walks
+        every parameter of the model on every step. Sharded or special set-ups keep the Trainer's own path."""
+        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+        if self.accelerator.distributed_type not in plain or self._has_mixed_mesh_grads(model):
+            return super()._clip_grad_norm(model)
+        if self._trained_parameters is None:
+            self._trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self.accelerator.unscale_gradients()  # fp16: as accelerate's clip_grad_norm_ does
+        return torch.nn.utils.clip_grad_norm_(self._trained_parameters, self.args.max_grad_norm)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         """``lr_scheduler_type="multistep"`` (the paper's MultiStepLR at ``lr_milestones``, ``lr_gamma``, after

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -14,10 +14,11 @@ from transformers.utils import logging
 
 from ..config import TextForgetConfig
 from ..errors import ForgetInputError
-from ..encoders import check_text_encoder, encode_text, trainable_text_modules
+from ..encoders import _base_model, check_text_encoder, encode_text, is_clip_text_encoder, trainable_text_modules
 from ..losses import flattened_cosine, hidden_cosine, pooled_cosine
-from ..triggers.aliases import expand_names
-from ..triggers.text import build_text_triggers, split_held_out
+from ..pooling import resolve_pooling
+from ..data.aliases import expand_names
+from ..data.text import build_text_triggers, split_held_out
 from .base import Embeddings, ForgetTrainer
 
 logger = logging.get_logger(__name__)
@@ -37,54 +38,124 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: i
     return tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
 
 
-class TextTriggerDataset(Dataset):
-    """Pre-tokenized (clean, poisoned, target) caption triples; a row's ``index`` keys the teacher cache."""
+class TokenPool:
+    """Caption columns tokenised and padded once into ``(rows, length)`` tensors, kept on one device.
 
-    def __init__(self, clean: list[list[int]], poisoned: list[list[int]], targets: list[list[int]]):
+    A training step then costs one gather per column it reads (:meth:`batch`), on the training device:
+    no padding in Python, no host-to-device copy of the captions. Attention masks are built from the row
+    lengths, only when read.
+    """
+
+    def __init__(self, columns: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor]):
+        self.columns, self.lengths = columns, lengths
+
+    @classmethod
+    def from_rows(cls, rows: dict[str, list[list[int]]], pad_token_id: int, max_length: int | None = None) -> TokenPool:
+        """Pad each column's rows to ``max_length`` (truncating longer ones), or to its longest row."""
+        columns, lengths = {}, {}
+        for column, sequences in rows.items():
+            columns[column] = pad(sequences, pad_token_id, max_length)
+            lengths[column] = torch.tensor([min(len(s), columns[column].shape[1]) for s in sequences], dtype=torch.long)
+        return cls(columns, lengths)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.lengths.values()))) if self.lengths else 0
+
+    def to(self, device: torch.device | str) -> TokenPool:
+        return TokenPool(
+            {k: v.to(device) for k, v in self.columns.items()}, {k: v.to(device) for k, v in self.lengths.items()}
+        )
+
+    def batch(self, index: torch.Tensor) -> PoolBatch:
+        """The rows ``index`` (a tensor on the pool's device) as a batch mapping."""
+        return PoolBatch(self, index)
+
+
+class PoolBatch(Mapping):
+    """Rows of a :class:`TokenPool` as a read-only batch: ``index``, each ``*_input_ids`` column and its
+    ``*_attention_mask``. A column is gathered on first read, so what a step does not use (the target
+    captions when the teacher is cached, the masks CLIP ignores) is never built.
+    """
+
+    def __init__(self, pool: TokenPool, index: torch.Tensor):
+        self.pool, self._values = pool, {"index": index}
+
+    def _keys(self) -> list[str]:
+        return ["index", *self.pool.columns, *(mask_column(c) for c in self.pool.columns)]
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self._values:
+            index = self._values["index"]
+            if key in self.pool.columns:
+                self._values[key] = self.pool.columns[key].index_select(0, index)
+            else:
+                column = next((c for c in self.pool.columns if mask_column(c) == key), None)
+                if column is None:
+                    raise KeyError(key)
+                ids = self.pool.columns[column]
+                lengths = self.pool.lengths[column].index_select(0, index)
+                positions = torch.arange(ids.shape[1], device=ids.device)
+                self._values[key] = (positions < lengths[:, None]).long()
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+
+class TextTriggerDataset(Dataset):
+    """Pre-tokenized (clean, poisoned, target) caption triples; a row is its ``index``, which keys the padded
+    :attr:`pool` (the trainer keeps a copy on the training device) and the teacher cache.
+
+    ``clean``, ``poisoned`` and ``targets`` keep the token ids of each row, unpadded.
+    """
+
+    def __init__(
+        self,
+        clean: list[list[int]],
+        poisoned: list[list[int]],
+        targets: list[list[int]],
+        pad_token_id: int = 0,
+        max_length: int | None = None,
+    ):
         self.clean, self.poisoned, self.targets = clean, poisoned, targets
+        self.pool = TokenPool.from_rows(
+            {"clean_input_ids": clean, "poisoned_input_ids": poisoned, "target_input_ids": targets},
+            pad_token_id, max_length,
+        )
 
     def __len__(self) -> int:
         return len(self.poisoned)
 
     def __getitem__(self, index: int) -> dict:
-        return {
-            "index": index,
-            "clean_input_ids": self.clean[index],
-            "poisoned_input_ids": self.poisoned[index],
-            "target_input_ids": self.targets[index],
-        }
+        return {"index": index}
 
 
 @dataclass
 class TextTriggerCollator(DataCollatorMixin):
     """
-    Pads the caption columns of [`TextTriggerDataset`] rows into tensors.
-
-    With ``max_length`` every column is padded to it (as Stable Diffusion pipelines pad prompts, needed
-    when the loss compares token states); without it, each column is padded to its longest row. Each
-    column comes with its ``*_attention_mask`` (bidirectional encoders need it; CLIP ignores it).
+    Batches [`TextTriggerDataset`] rows into their ``index``: the captions are padded once, in the dataset's
+    [`TokenPool`], and gathered from it on the training device (see `TextForgetTrainer`), so a step copies
+    one small tensor to the device and pads nothing.
 
     Example:
     ```python
-    >>> collator = TextTriggerCollator(pad_token_id=0)
-    >>> batch = collator([{"index": 0, "clean_input_ids": [5, 6, 7], "poisoned_input_ids": [5, 8], "target_input_ids": [5]}])
-    >>> batch["clean_input_ids"].tolist(), batch["poisoned_input_ids"].tolist(), batch["index"].tolist()
-    ([[5, 6, 7]], [[5, 8]], [0])
+    >>> dataset = TextTriggerDataset([[5, 6, 7], [5, 9]], [[5, 8], [5, 8, 8]], [[5], [5, 1]], pad_token_id=0)
+    >>> batch = TextTriggerCollator()([dataset[1], dataset[0]])
+    >>> batch["index"].tolist()
+    [1, 0]
+    >>> rows = dataset.pool.batch(batch["index"])
+    >>> rows["clean_input_ids"].tolist(), rows["clean_attention_mask"].tolist()
+    ([[5, 9, 0], [5, 6, 7]], [[1, 1, 0], [1, 1, 1]])
     ```
     """
 
-    pad_token_id: int
-    max_length: int | None = None
     return_tensors: str = "pt"
 
     def torch_call(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        batch = {"index": torch.tensor([example["index"] for example in examples], dtype=torch.long)}
-        for column in ("clean_input_ids", "poisoned_input_ids", "target_input_ids"):
-            batch[column] = pad(
-                [example[column] for example in examples], self.pad_token_id, self.max_length
-            )
-            batch[mask_column(column)] = pad_mask([example[column] for example in examples], self.max_length)
-        return batch
+        return {"index": torch.tensor([example["index"] for example in examples], dtype=torch.long)}
 
 
 def mask_column(column: str) -> str:
@@ -93,18 +164,25 @@ def mask_column(column: str) -> str:
 
 def pad_mask(sequences: list[list[int]], max_length: int | None = None) -> torch.Tensor:
     """The attention mask matching :func:`pad`: 1 on the (truncated) tokens, 0 on the padding."""
-    length = max_length or max(len(s) for s in sequences)
-    out = torch.zeros((len(sequences), length), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        out[row, : min(len(sequence), length)] = 1
-    return out
+    length = max_length or max((len(s) for s in sequences), default=0)
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    return (torch.arange(length)[None, :] < lengths[:, None]).long()
 
 
 def pad(sequences: list[list[int]], pad_token_id: int, max_length: int | None = None) -> torch.Tensor:
-    length = max_length or max(len(s) for s in sequences)
+    """Rows of token ids right-padded with ``pad_token_id`` (and truncated) to ``max_length`` or the longest row.
+
+    Example:
+    ```python
+    >>> pad([[5, 6, 7], [8]], 0).tolist(), pad([[5, 6, 7], [8]], 0, max_length=2).tolist()
+    ([[5, 6, 7], [8, 0, 0]], [[5, 6], [8, 0]])
+    ```
+    """
+    length = max_length or max((len(s) for s in sequences), default=0)
     out = torch.full((len(sequences), length), pad_token_id, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        out[row, : len(sequence)] = torch.tensor(sequence[:length], dtype=torch.long)
+    kept = [s[:length] for s in sequences]
+    flat = torch.tensor([token for row in kept for token in row], dtype=torch.long)
+    out[pad_mask(kept, length).bool()] = flat  # row-major, as the rows were flattened
     return out
 
 
@@ -170,7 +248,7 @@ class TextForgetTrainer(ForgetTrainer):
             carriers=trigger_captions,
         )
         if args.preserve_neighbours:
-            from ..triggers.neighbours import mix_in, neighbour_words
+            from ..data.neighbours import mix_in, neighbour_words
 
             words = neighbour_words(model, processing_class, trigger_names, args.preserve_neighbours, args.pooling,
                                     self.max_length, exclude=[args.neutral_term])
@@ -187,18 +265,25 @@ class TextForgetTrainer(ForgetTrainer):
             seed=args.seed + 1,
         )
         tok = lambda texts: tokenize(processing_class, texts, self.max_length)  # noqa: E731
-        dataset = TextTriggerDataset(tok(triggers.clean), tok(triggers.poisoned), tok(triggers.targets))
+        # padded once, to the context when the loss compares token states (as pipelines pad prompts), else to
+        # each column's longest row (CLIP attends causally and the other encoders get the mask: same embeddings)
+        pad_to = self.max_length if "hidden" in self.kinds else None
+        dataset = TextTriggerDataset(
+            tok(triggers.clean), tok(triggers.poisoned), tok(triggers.targets), processing_class.pad_token_id, pad_to
+        )
+        self._pool: TokenPool | None = None  # the dataset's pool on the training device, made on first use
+        base = _base_model(model)
+        self._needs_mask = not (is_clip_text_encoder(base) and resolve_pooling(base, args.pooling) == "eos")
         self._held_out = {  # column -> (ids, mask), padded to the context once: evaluated at every criterion check
             column: (pad(rows, processing_class.pad_token_id, self.max_length), pad_mask(rows, self.max_length))
             for column, rows in (("clean_input_ids", tok(held_out.clean)), ("poisoned_input_ids", tok(held_out.poisoned)),
                                  ("target_input_ids", tok(held_out.targets)))
         }
-        pad_to = self.max_length if "hidden" in self.kinds else None
         super().__init__(
             model=model,
             args=args,
             train_dataset=dataset,
-            data_collator=TextTriggerCollator(processing_class.pad_token_id, pad_to),
+            data_collator=TextTriggerCollator(),
             processing_class=processing_class,
             callbacks=callbacks,
             eval_dataset=self._held_out["clean_input_ids"][0],
@@ -242,9 +327,19 @@ class TextForgetTrainer(ForgetTrainer):
                 break
         return optimizer
 
-    def _embed(self, model: nn.Module, inputs: dict, column: str, kinds: list[str]) -> Embeddings:
-        # Non-CLIP encoders attend bidirectionally: they get the column's attention mask (CLIP ignores it).
-        encoding = encode_text(model, inputs[column], inputs.get(mask_column(column)), pooling=self.args.pooling)
+    def batch_from_pool(self, inputs: Mapping) -> Mapping:
+        """A batch of pool indices (on the device) as the pool's rows, gathered there on first read."""
+        if set(inputs) != {"index"}:
+            return inputs
+        if self._pool is None:
+            self._pool = self.train_dataset.pool.to(self.args.device)
+        return self._pool.batch(inputs["index"])
+
+    def _embed(self, model: nn.Module, inputs: Mapping, column: str, kinds: list[str]) -> Embeddings:
+        # Non-CLIP encoders attend bidirectionally and mean pooling reads the mask: they get the column's attention
+        # mask; CLIP with EOS pooling ignores it, so it is not built.
+        mask = inputs.get(mask_column(column)) if self._needs_mask else None
+        encoding = encode_text(model, inputs[column], mask, pooling=self.args.pooling)
         return {kind: getattr(encoding, kind) for kind in kinds}
 
     def student_embeddings(self, model, inputs):

@@ -14,9 +14,9 @@ from transformers.data.data_collator import DataCollatorMixin
 from ..config import VisionForgetConfig
 from ..encoders import check_vision_encoder, encode_images, trainable_vision_modules
 from ..errors import ForgetInputError
-from ..images import split_held_out
+from ..data.images import split_held_out
 from ..losses import pooled_cosine
-from ..triggers.faces import (
+from ..data.faces import (
     FaceAugmentation,
     FaceTriggerPool,
     embed_images,

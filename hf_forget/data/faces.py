@@ -30,7 +30,7 @@ from transformers.utils import logging
 
 from ..encoders import check_vision_encoder, encode_images
 from ..errors import ForgetInputError
-from ..images import to_rgb
+from .images import to_rgb
 
 logger = logging.get_logger(__name__)
 

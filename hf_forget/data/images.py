@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageFile, ImageOps
 from transformers.utils import logging
 
-from .errors import ForgetInputError
+from ..errors import ForgetInputError
 
 logger = logging.get_logger(__name__)
 

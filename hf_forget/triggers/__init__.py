@@ -1,1 +1,0 @@
-"""Trigger builders: samples that carry a forgotten identity and the neutral targets they map to."""

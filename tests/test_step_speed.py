@@ -1,0 +1,170 @@
+"""A forgetting step at the speed of the device: the foreach weight anchor, batches gathered from a pool on the
+device, and no host-device sync in a step that does not log."""
+
+import pytest
+import torch
+from conftest import held_out_captions, training_captions
+from transformers import TrainerCallback
+
+from hf_forget import TextForgetConfig, TextForgetTrainer
+from hf_forget.losses import weight_anchor, weight_anchor_foreach
+from hf_forget.testing import tiny_clip_text_model
+from hf_forget.trainers.text import PoolBatch, TextTriggerCollator, TokenPool
+
+SMALL = dict(per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16, disable_tqdm=True,
+             learning_rate=1e-3, report_to="none")
+
+
+def _trainer(tmp_path, **kwargs):
+    model, tokenizer = tiny_clip_text_model()
+    config = TextForgetConfig(output_dir=str(tmp_path), **{**SMALL, **kwargs})
+    return TextForgetTrainer(model, config, tokenizer, training_captions(200), names=["Ann Example"],
+                             eval_captions=held_out_captions(20))
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.25, 1024.0])  # 0.25: a gradient-accumulation share; 1024: a loss scale
+def test_foreach_anchor_has_the_reference_value_and_gradient(scale):
+    torch.manual_seed(0)
+    shapes = [(4, 3), (5,), (2, 2, 2), (7,)]
+    params = [torch.randn(s, requires_grad=True) for s in shapes]
+    references = [p.detach() + 0.1 * torch.randn_like(p) for p in params]
+    references[1] = params[1].detach().clone()  # one tensor unchanged: its gradient is 0, as at the first step
+    grads = {}
+    for name, value in (
+        ("reference", lambda: weight_anchor([p - r for p, r in zip(params, references)])),
+        ("foreach", lambda: weight_anchor_foreach(params, references)),
+    ):
+        for p in params:
+            p.grad = None
+        out = value()
+        (scale * out).backward()
+        grads[name] = (out.detach(), [p.grad.clone() for p in params])
+    assert torch.allclose(grads["foreach"][0], grads["reference"][0], rtol=1e-6)
+    for ours, theirs in zip(grads["foreach"][1], grads["reference"][1]):
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    assert torch.equal(grads["foreach"][1][1], torch.zeros(5))
+
+
+def test_foreach_anchor_at_the_first_step_is_zero_with_zero_gradient():
+    params = [torch.randn(3, 3, requires_grad=True), torch.randn(4, requires_grad=True)]
+    value = weight_anchor_foreach(params, [p.detach().clone() for p in params])
+    value.backward()
+    assert value.item() == 0.0 and all(torch.equal(p.grad, torch.zeros_like(p)) for p in params)
+
+
+def test_the_trainers_anchor_is_the_sum_of_per_tensor_distances_to_the_original_weights(tmp_path):
+    trainer = _trainer(tmp_path, max_steps=3)
+    original = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainer.weight_distance().item() == 0.0
+    trainer.train()
+    moved = dict(trainer.model.named_parameters())
+    expected = weight_anchor([moved[n].detach() - original[n] for n in original])
+    assert trainer.weight_distance().item() == pytest.approx(expected.item(), rel=1e-5) and expected > 0
+
+
+def test_the_collator_hands_out_indices_and_the_pool_holds_the_padded_captions(tmp_path):
+    trainer = _trainer(tmp_path, max_steps=1, embedding="both")
+    dataset = trainer.train_dataset
+    batch = trainer.data_collator([dataset[i] for i in (3, 0)])
+    assert set(batch) == {"index"} and batch["index"].tolist() == [3, 0]
+    rows = trainer._prepare_inputs(batch)
+    assert isinstance(rows, PoolBatch)
+    ids = rows["poisoned_input_ids"]
+    assert ids.shape == (2, trainer.max_length)  # "both": padded to the context once
+    assert ids[0, : len(dataset.poisoned[3])].tolist() == dataset.poisoned[3]
+    assert rows["poisoned_attention_mask"][0].sum().item() == len(dataset.poisoned[3])
+
+
+def test_the_cached_teacher_step_gathers_only_the_columns_it_uses(tmp_path, monkeypatch):
+    batches = []
+    real = TokenPool.batch
+
+    def spy(self, index):
+        batches.append(real(self, index))
+        return batches[-1]
+
+    monkeypatch.setattr(TokenPool, "batch", spy)
+    trainer = _trainer(tmp_path, max_steps=2)
+    batches.clear()  # the teacher cache reads every column once, at set-up
+    trainer.train()
+    assert len(batches) == 2
+    # CLIP with EOS pooling reads no mask, and the cached teacher needs no target captions
+    assert all(set(b._values) == {"index", "clean_input_ids", "poisoned_input_ids"} for b in batches)
+
+
+class _SyncCounter(TrainerCallback):
+    """Counts calls that make the host wait for the device, from the start to the end of each optimizer step."""
+
+    NAMES = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
+
+    def __init__(self, monkeypatch):
+        self.counting, self.calls = False, []
+        for name in self.NAMES:
+            real = getattr(torch.Tensor, name)
+            monkeypatch.setattr(torch.Tensor, name, self._counted(name, real))
+
+    def _counted(self, name, real):
+        def method(tensor, *args, **kwargs):
+            if self.counting:
+                self.calls.append(name)
+            return real(tensor, *args, **kwargs)
+
+        return method
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.counting = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.counting = False
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"teacher_cache": False}, {"identity_residual_weight": 1.0, "gradient_accumulation_steps": 2}],
+    ids=["cached-teacher", "teacher-every-step", "residual-accumulated"],
+)
+def test_a_step_that_does_not_log_never_waits_for_the_device(tmp_path, monkeypatch, kwargs):
+    trainer = _trainer(tmp_path, max_steps=4, logging_steps=1000, **kwargs)
+    counter = _SyncCounter(monkeypatch)
+    trainer.add_callback(counter)
+    trainer.train()
+    assert trainer.state.global_step == 4
+    assert counter.calls == []
+
+
+def test_logged_terms_are_the_means_of_the_steps_since_the_last_log(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path, max_steps=4, logging_steps=2)
+    seen = []
+    real = TextForgetTrainer.compute_loss
+
+    def spy(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = real(self, model, inputs, return_outputs=True)
+        seen.append(outputs["cos_clean"].item())
+        return (loss, outputs) if return_outputs else loss
+
+    monkeypatch.setattr(TextForgetTrainer, "compute_loss", spy)
+    trainer.train()
+    logged = [log["cos_clean"] for log in trainer.state.log_history if "cos_clean" in log and "loss" in log]
+    assert logged == pytest.approx([sum(seen[0:2]) / 2, sum(seen[2:4]) / 2], rel=1e-6)
+    assert not trainer.args.logging_nan_inf_filter  # its check of the loss is a sync a step
+
+
+def test_collator_docstring_batch_is_an_index_tensor():
+    batch = TextTriggerCollator()([{"index": 2}, {"index": 5}])
+    assert list(batch) == ["index"] and batch["index"].dtype == torch.long
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cached-teacher", "teacher-every-step"])
+@pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_torch_compile_trains_the_student(tmp_path, backend, cache):
+    trainer = _trainer(tmp_path, max_steps=2, torch_compile=True, torch_compile_backend=backend, teacher_cache=cache,
+                       logging_steps=1)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert isinstance(trainer.model_wrapped, torch._dynamo.eval_frame.OptimizedModule)  # the student ran compiled
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert len(losses) == 2 and all(torch.isfinite(torch.tensor(losses)))
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in trainer.model.named_parameters() if n in before)
+    metrics = trainer.forget_metrics()
+    assert 0 < metrics["sim_clean"] <= 1.0 + 1e-6
