@@ -21,6 +21,7 @@ The vision side mirrors this with ``pooler_output`` / ``image_embeds`` / ``visua
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -113,6 +114,99 @@ def text_backbone(model: nn.Module) -> nn.Module:
     if isinstance(encoder, nn.Module) and isinstance(decoder, nn.Module):  # encoder-decoder (T5, BART)
         return encoder
     return backbone
+
+
+# The modules of a two-tower CLIPModel that make up each tower with its projection, and the model class that
+# holds exactly those two modules under the names of the CLIPModel's side.
+_TOWERS = {
+    "text": (CLIPTextModelWithProjection, "text_config", ("text_model", "text_projection")),
+    "vision": (CLIPVisionModelWithProjection, "vision_config", ("vision_model", "visual_projection")),
+}
+
+
+def clip_tower(model: CLIPModel, modality: str) -> PreTrainedModel:
+    """One tower of a two-tower ``CLIPModel`` as a model of its own: a ``CLIPTextModelWithProjection``
+    (``modality="text"``) or ``CLIPVisionModelWithProjection`` (``"vision"``) whose tower and projection *are*
+    the CLIPModel's modules (shared, not copied), so training it trains the CLIPModel in place.
+
+    Its ``forward`` is the tower's, so a trainer that calls the model it was given goes through DDP's / FSDP's
+    forward (the CLIPModel's own ``forward`` needs both towers' inputs). :func:`with_tower` puts a tower that
+    was replaced during training (LoRA merged) back into a CLIPModel.
+
+    Example:
+    ```python
+    >>> from hf_forget.testing import tiny_clip_model
+    >>> clip, tokenizer, _ = tiny_clip_model()
+    >>> tower = clip_tower(clip, "text")
+    >>> type(tower).__name__, tower.text_model is clip.text_model
+    ('CLIPTextModelWithProjection', True)
+    >>> ids = tokenizer(["a photo"], return_tensors="pt").input_ids
+    >>> bool(torch.allclose(tower(input_ids=ids).text_embeds, clip.get_text_features(input_ids=ids).pooler_output))
+    True
+    ```
+    """
+    cls, config_name, parts = _TOWERS[modality]
+    config = copy.deepcopy(getattr(model.config, config_name))
+    config.projection_dim = model.config.projection_dim
+    with torch.device("meta"):  # its own modules are replaced at once: never allocate them
+        tower = cls(config)
+    for part in parts:
+        setattr(tower, part, getattr(model, part))
+    tower.config._name_or_path = model.config._name_or_path
+    return tower
+
+
+def with_tower(model: CLIPModel, tower: nn.Module, modality: str) -> CLIPModel:
+    """``model`` with the tower (and projection) of ``tower`` (a :func:`clip_tower` model): ``model`` itself if it
+    already holds them, else a copy of ``model`` that does (e.g. after LoRA was merged into a copy of the tower)."""
+    parts = _TOWERS[modality][2]
+    if all(getattr(model, part) is getattr(tower, part) for part in parts):
+        return model
+    memo = {id(getattr(model, part)): getattr(tower, part) for part in parts}
+    return copy.deepcopy(model, memo)
+
+
+def shardable(model: nn.Module) -> nn.Module:
+    """Make ``model`` (in place) one that Accelerate's FSDP2 can shard; same weights, same outputs.
+
+    Accelerate gives the input embedding a shard group of its own, which fails for two layouts: a T5 encoder
+    whose ``encoder.embed_tokens`` is a second module tied to ``shared`` (a parameter in two groups): it becomes
+    ``shared`` itself; and CLIP, whose ``CLIPTextEmbeddings`` (a ``_no_split_modules`` entry, so a group of its
+    own) holds that embedding: embeddings are left out of this model's ``_no_split_modules``.
+    """
+    for module in model.modules():
+        stack = getattr(module, "encoder", None)
+        shared = getattr(module, "shared", None)
+        embed = getattr(stack, "embed_tokens", None)
+        if isinstance(shared, nn.Embedding) and isinstance(embed, nn.Embedding) and embed is not shared \
+                and embed.weight is shared.weight:
+            stack.embed_tokens = shared
+        split = getattr(module, "_no_split_modules", None)
+        if isinstance(split, (list, tuple, set)) and any(name.endswith("Embeddings") for name in split):
+            module._no_split_modules = [name for name in split if not name.endswith("Embeddings")]
+    return model
+
+
+def gathered_model(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> PreTrainedModel | None:
+    """A plain (unsharded) copy of the FSDP-sharded ``model`` holding ``state_dict``, its gathered full weights
+    (``accelerator.get_state_dict``); ``None`` where that is empty (the processes other than the main one)."""
+    from torch.distributed.fsdp import FSDPModule  # noqa: PLC0415
+    from torch.distributed.tensor import DTensor  # noqa: PLC0415
+    from transformers.initialization import no_init_weights  # noqa: PLC0415
+
+    # On CPU processes torch leaves the "full" state dict sharded (DTensors, every process has them): gather
+    # them here, every process in the same order (a collective each).
+    state_dict = {k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in state_dict.items()}
+    if not state_dict:
+        return None
+    cls = next(c for c in type(model).__mro__ if issubclass(c, PreTrainedModel) and not issubclass(c, FSDPModule))
+    with no_init_weights():  # the weights come from the state dict; buffers are built as usual
+        plain = cls(copy.deepcopy(model.config))
+    missing, unexpected = plain.load_state_dict(state_dict, strict=False, assign=True)
+    if unexpected or any(p.is_meta for p in plain.parameters()):
+        raise RuntimeError(f"the gathered weights do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}")
+    plain.tie_weights()
+    return plain
 
 
 def vision_tower(model: nn.Module) -> nn.Module:

@@ -1,9 +1,10 @@
-"""Diffusers pipelines whose text encoders hf-forget defends (Stable Diffusion 1.x/2.x, SDXL).
+"""Diffusers pipelines whose text encoders hf-forget defends (Stable Diffusion 1.x/2.x, SDXL, SD3, FLUX).
 
 Everything here imports diffusers, so it is loaded on first use.
 """
 
-_EXPORTS = ("assemble_pipeline", "forget_pipeline", "load_pipeline_text_encoders", "PipelineTextEncoder")
+_EXPORTS = ("assemble_pipeline", "forget_pipeline", "load_pipeline_text_encoders", "pipeline_roles",
+            "PipelineTextEncoder")  # fmt: skip
 
 __all__ = list(_EXPORTS)
 

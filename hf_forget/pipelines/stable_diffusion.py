@@ -1,11 +1,13 @@
-"""Stable Diffusion drop-in: defend a diffusers pipeline's CLIP text encoder(s), write a complete pipeline.
+"""Stable Diffusion drop-in: defend every text encoder of a diffusers pipeline, write a complete pipeline.
 
 A pipeline folder (``model_index.json`` plus one subfolder per component) holds its text encoders as
-plain transformers checkpoints: SD 1.x/2.x ``text_encoder`` (``CLIPTextModel``), SDXL ``text_encoder``
-(``CLIPTextModel``) and ``text_encoder_2`` (``CLIPTextModelWithProjection``), each with its tokenizer.
-:func:`load_pipeline_text_encoders` reads them; :func:`assemble_pipeline` writes a new folder in which
-only the text encoder weights differ, in the base files' own tensor names, dtypes, variants and shards,
-so ``DiffusionPipeline.from_pretrained(out)`` (with or without ``variant="fp16"``) loads the defended
+plain transformers checkpoints, each with its tokenizer: SD 1.x/2.x ``text_encoder`` (``CLIPTextModel``),
+SDXL ``text_encoder`` and ``text_encoder_2`` (``CLIPTextModelWithProjection``), SD3 two CLIP encoders with
+projection and ``text_encoder_3`` (``T5EncoderModel``), FLUX ``text_encoder`` (CLIP) and ``text_encoder_2``
+(T5). :func:`load_pipeline_text_encoders` reads them with their roles (:mod:`hf_forget.pipelines.roles`:
+which output the pipeline feeds the denoiser); :func:`assemble_pipeline` writes a new folder in which only
+the text encoder weights differ, in the base files' own tensor names, dtypes, variants and shards, so
+``DiffusionPipeline.from_pretrained(out)`` (with or without ``variant="fp16"``) loads the defended
 pipeline; :func:`forget_pipeline` does both around :func:`hf_forget.forget_text`, for
 ``hf-forget text --pipeline``.
 """
@@ -14,9 +16,9 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import gc
 import json
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,13 +32,12 @@ from ..errors import ForgetInputError
 from ..models import load_text_encoder
 from ..outputs import REPORT_NAME, OutputFolder, write_json
 from ..publish.weights import conform_clip_checkpoint, save_like_reference
+from .roles import EncoderRole, adapt_encoder, encoder_roles, pipeline_kind, release_encoder
 
 logger = logging.get_logger(__name__)
 
-__all__ = ["PipelineTextEncoder", "assemble_pipeline", "forget_pipeline", "load_pipeline_text_encoders"]
+__all__ = ["PipelineTextEncoder", "assemble_pipeline", "forget_pipeline", "load_pipeline_text_encoders", "pipeline_roles"]
 
-_CLIP_TEXT = ("CLIPTextModel", "CLIPTextModelWithProjection")
-_ENCODER_KEY = re.compile(r"^text_encoder(_\d+)?$")
 # Weight files we cannot rewrite: left in a defended component they would carry the original weights.
 _OTHER_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.onnx_data", "*.pb",
                   "*.bin.index.json", "*.msgpack.index.json", "*.gguf")  # fmt: skip
@@ -44,13 +45,14 @@ _OTHER_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.msgpack", "*.h5", "*.on
 
 @dataclass
 class PipelineTextEncoder:
-    """One text encoder of a pipeline: its component name, model (float32), tokenizer and stored dtype."""
+    """One text encoder of a pipeline: its component name, model (float32), tokenizer, stored dtype and role."""
 
     name: str
     tokenizer_name: str
     model: nn.Module
     tokenizer: object
     dtype: torch.dtype
+    role: EncoderRole | None = None
 
 
 def _model_index(pipeline_dir: Path) -> dict:
@@ -64,42 +66,38 @@ def _model_index(pipeline_dir: Path) -> dict:
         return json.load(handle)
 
 
-def pipeline_text_encoder_names(pipeline_dir: str | os.PathLike) -> list[str]:
-    """The pipeline's text encoder components (``text_encoder``, ``text_encoder_2``, ...), all CLIP.
+def pipeline_roles(pipeline_dir: str | os.PathLike, max_sequence_length: int | None = None) -> list[EncoderRole]:
+    """How the pipeline in ``pipeline_dir`` consumes each of its text encoders (:mod:`hf_forget.pipelines.roles`).
 
-    Raises if one is not a CLIP text encoder: a name that reaches the UNet through an undefended encoder
-    (e.g. SD3's T5) would not be forgotten.
+    ``max_sequence_length``: the T5 prompt length of SD3 / FLUX (default: the pipeline class's own).
+    Raises if an encoder cannot be defended: a name that reaches the denoiser through an undefended encoder
+    would not be forgotten.
     """
     pipeline_dir = Path(pipeline_dir)
-    index = _model_index(pipeline_dir)
-    names = []
-    for key, value in sorted(index.items()):
-        if not _ENCODER_KEY.match(key) or not isinstance(value, list) or value[1] is None:
-            continue
-        if value[1] not in _CLIP_TEXT:
-            raise ForgetInputError(
-                f"the pipeline's {key} is a {value[1]}, not a CLIP text encoder: hf-forget cannot defend it, and "
-                "names would still reach the model through it."
-            )
-        names.append(key)
-    if not names:
-        raise ForgetInputError(f"the pipeline in {str(pipeline_dir)!r} has no CLIP text encoder to defend.")
-    return names
+    return encoder_roles(_model_index(pipeline_dir), pipeline_dir, max_sequence_length)
 
 
-def load_pipeline_text_encoders(pipeline_dir: str | os.PathLike) -> list[PipelineTextEncoder]:
-    """Load every CLIP text encoder of a diffusers pipeline folder with its own tokenizer."""
+def pipeline_text_encoder_names(pipeline_dir: str | os.PathLike) -> list[str]:
+    """The pipeline's text encoder components (``text_encoder``, ``text_encoder_2``, ...), all defendable."""
+    return [role.name for role in pipeline_roles(pipeline_dir)]
 
-    encoders = []
-    for name in pipeline_text_encoder_names(pipeline_dir):
-        tokenizer_name = name.replace("text_encoder", "tokenizer")
-        if not (Path(pipeline_dir) / tokenizer_name).is_dir():
-            raise ForgetInputError(f"the pipeline has no {tokenizer_name} folder for its {name}.")
-        model, tokenizer, dtype = load_text_encoder(
-            os.path.join(pipeline_dir, name), os.path.join(pipeline_dir, tokenizer_name)
-        )
-        encoders.append(PipelineTextEncoder(name, tokenizer_name, model, tokenizer, dtype))
-    return encoders
+
+def load_pipeline_text_encoder(pipeline_dir: str | os.PathLike, role: EncoderRole) -> PipelineTextEncoder:
+    """Load one text encoder of a diffusers pipeline folder with its own tokenizer."""
+    if not (Path(pipeline_dir) / role.tokenizer_name).is_dir():
+        raise ForgetInputError(f"the pipeline has no {role.tokenizer_name} folder for its {role.name}.")
+    model, tokenizer, dtype = load_text_encoder(
+        os.path.join(pipeline_dir, role.name), os.path.join(pipeline_dir, role.tokenizer_name),
+        any_encoder=role.class_name not in ("CLIPTextModel", "CLIPTextModelWithProjection"),
+    )
+    return PipelineTextEncoder(role.name, role.tokenizer_name, model, tokenizer, dtype, role)
+
+
+def load_pipeline_text_encoders(
+    pipeline_dir: str | os.PathLike, max_sequence_length: int | None = None
+) -> list[PipelineTextEncoder]:
+    """Load every text encoder of a diffusers pipeline folder with its own tokenizer and role."""
+    return [load_pipeline_text_encoder(pipeline_dir, role) for role in pipeline_roles(pipeline_dir, max_sequence_length)]
 
 
 def _state_dict(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -190,47 +188,28 @@ def assemble_pipeline(
 
 
 def consumed_hidden_layer(pipeline_dir: str | os.PathLike) -> int:
-    """Which hidden state of its text encoders the pipeline feeds the UNet: ``-1`` (``last_hidden_state``,
-    SD 1.x/2.x) or ``-2`` (the penultimate layer, before the final layer norm: the SDXL family)."""
-    return -2 if "XL" in str(_model_index(Path(pipeline_dir)).get("_class_name", "")) else -1
+    """Which hidden state of its CLIP text encoders the pipeline feeds the denoiser: ``-1``
+    (``last_hidden_state``, SD 1.x/2.x) or ``-2`` (the penultimate layer: SDXL, SD3)."""
+    kind = pipeline_kind(str(_model_index(Path(pipeline_dir)).get("_class_name", "")))
+    return -2 if kind in ("sdxl", "sd3") else -1
 
 
-def _output_hidden_states(module, args, kwargs):
-    kwargs["output_hidden_states"] = True
-    return args, kwargs
-
-
-def _penultimate_as_last(module, args, kwargs, output):
-    output["last_hidden_state"] = output.hidden_states[-2]
-    return output
-
-
-_HOOKS = (_output_hidden_states, _penultimate_as_last)
-
-
-def _strip_hooks(model: nn.Module) -> None:
-    """Remove the hooks of :func:`_train_on_penultimate` from ``model`` and its copies' modules."""
-    for module in model.modules():
-        for hooks in (module._forward_pre_hooks, module._forward_hooks):
-            for key in [key for key, hook in hooks.items() if hook in _HOOKS]:
-                del hooks[key]
-
-
-def _train_on_penultimate(model: nn.Module) -> None:
-    """Make ``model``'s ``last_hidden_state`` the penultimate hidden state, which SDXL pipelines consume, so
-    that the trainer's hidden-state objective acts on what the UNet sees; the pooled output is unchanged.
-    Undone by :func:`_strip_hooks` (the saved weights never carry hooks)."""
-    model.register_forward_pre_hook(_output_hidden_states, with_kwargs=True)
-    model.register_forward_hook(_penultimate_as_last, with_kwargs=True)
+_TRAINED_ON = {"pooled": ("pooled", "both"), "hidden": ("hidden", "both")}
 
 
 def _merge_reports(reports: dict[str, dict]) -> dict:
     """One ``forget_report.json`` for the pipeline: the first encoder's report, the worst gate, and each
-    encoder's own report under ``text_encoders``."""
+    encoder's own report under ``text_encoders``.
+
+    A pooled (hidden) figure is the worst over the encoders whose pooled (hidden) output the pipeline reads
+    (``embedding`` of their report: FLUX reads no token states of its CLIP encoder, no pooled T5 output);
+    over all encoders when none says so."""
     first = next(iter(reports.values()))
-    merged = {k: v for k, v in first.items() if k not in ("gate",)}
+    merged = {k: v for k, v in first.items() if k not in ("gate", "embedding")}
     for key in ("sim_backdoor", "sim_clean", "sim_targets", "sim_backdoor_hidden", "sim_clean_hidden"):
-        values = [r[key] for r in reports.values() if isinstance(r.get(key), (int, float))]
+        kind = "hidden" if key.endswith("_hidden") else "pooled"
+        read = [r for r in reports.values() if r.get("embedding") in _TRAINED_ON[kind]] or list(reports.values())
+        values = [r[key] for r in read if isinstance(r.get(key), (int, float))]
         if values:
             merged[key] = min(values)  # the weakest encoder is what a prompt meets
     merged["steps"] = sum(r.get("steps", 0) or 0 for r in reports.values())
@@ -250,44 +229,65 @@ def forget_pipeline(
     aliases=None,
     trigger_captions=None,
     caption_column: str = "text",
+    max_sequence_length: int | None = None,
 ):
-    """Forget ``names`` in every CLIP text encoder of a diffusers pipeline; write the pipeline to ``output_dir``.
+    """Forget ``names`` in every text encoder of a diffusers pipeline; write the pipeline to ``output_dir``.
 
-    Each encoder is trained with its own tokenizer by :func:`hf_forget.forget_text` (same ``config``,
-    ``aliases`` and ``trigger_captions``: captions that carry the names, ``captions`` then only give the clean
-    samples), its hidden-state objective on the layer the pipeline consumes (:func:`consumed_hidden_layer`);
-    then :func:`write_pipeline` writes the output. Returns a :class:`hf_forget.ForgetResult` whose ``model`` is
-    ``{component name: defended encoder}``.
+    Each encoder is trained in turn by :func:`hf_forget.forget_text` with its own tokenizer, on what the
+    pipeline feeds the denoiser from it (its role, :mod:`hf_forget.pipelines.roles`): SD 1.x/2.x and SDXL with
+    ``config.embedding`` on the layer the pipeline consumes (:func:`consumed_hidden_layer`); SD3 and FLUX
+    with the embedding each encoder contributes, T5 without attention mask on prompts padded to
+    ``max_sequence_length`` (default: the pipeline's own, 256 for SD3, 512 for FLUX; pass what you generate
+    with). Same ``config``, ``aliases`` and ``trigger_captions`` (captions that carry the names; ``captions``
+    then only give the clean samples) for all. Then :func:`write_pipeline` writes the output, with its model
+    card (scanned for the names). Returns a :class:`hf_forget.ForgetResult` whose ``model`` is
+    ``{component name: defended encoder}`` (on the CPU).
     """
     from ..forget import ForgetResult, forget_text  # noqa: PLC0415
     from ..data.text import load_captions  # noqa: PLC0415
+    from ..publish.card import write_model_card  # noqa: PLC0415
 
     output = OutputFolder(output_dir, [pipeline_dir, captions, trigger_captions], config.overwrite_output_dir,
                           is_main_process=config.process_index == 0)
     output.resume(None)
     captions = load_captions(captions, caption_column)
     trigger_captions = load_captions(trigger_captions, caption_column) if trigger_captions is not None else None
-    encoders = load_pipeline_text_encoders(pipeline_dir)
-    layer = consumed_hidden_layer(pipeline_dir)
+    roles = pipeline_roles(pipeline_dir, max_sequence_length)
     models, reports = {}, {}
-    for encoder in encoders:
+    for role in roles:  # one at a time: only one encoder is being trained in memory
+        encoder = load_pipeline_text_encoder(pipeline_dir, role)
         run_config = copy.deepcopy(config)
         run_config.output_dir = str(output.work_dir / encoder.name)  # the Trainer's scratch, never published
+        if role.embedding is not None and role.embedding != config.embedding:
+            logger.info("%s: training its %s embedding, what the pipeline reads from it", role.name, role.embedding)
+            run_config.embedding = role.embedding
         logger.info("forgetting in the pipeline's %s", encoder.name)
-        if layer == -2:
-            _train_on_penultimate(encoder.model)
+        adapt_encoder(encoder.model, encoder.tokenizer, role)
         try:
             result = forget_text(encoder.model, names, captions, aliases=aliases, tokenizer=encoder.tokenizer,
                                  config=run_config, trigger_captions=trigger_captions)
         finally:
-            _strip_hooks(encoder.model)
-        _strip_hooks(result.model)
-        models[encoder.name] = result.model
+            release_encoder(encoder.model)
+        if result.model is not None:  # under FSDP, only the main process holds the gathered model
+            release_encoder(result.model)
+            models[encoder.name] = result.model.cpu()
         report = dict(result.report)
-        report["hidden_layer"] = layer  # the hidden_* metrics are measured on this layer
+        report["hidden_layer"] = role.hidden_layer  # the hidden_* metrics are measured on this layer
+        report["embedding"] = run_config.embedding
+        if role.max_length is not None:
+            report["max_sequence_length"] = role.max_length
         report["base_model"] = os.path.basename(os.path.abspath(pipeline_dir))
         reports[encoder.name] = report
+        del encoder, result
+        gc.collect()
     merged = _merge_reports(reports)
-    _check_encoders(Path(pipeline_dir), models)
-    output.commit(lambda folder: write_pipeline(pipeline_dir, folder, models, merged))
+    if output.is_main_process:
+        _check_encoders(Path(pipeline_dir), models)
+    secret = list(names) + list(aliases or [])
+
+    def write(folder: str) -> None:
+        write_pipeline(pipeline_dir, folder, models, merged)
+        write_model_card(folder, merged, names=secret)  # replaces the base pipeline's card
+
+    output.commit(write)
     return ForgetResult(model=models, report=merged, output_dir=str(output_dir))

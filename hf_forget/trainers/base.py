@@ -36,6 +36,7 @@ from transformers.utils import logging
 from .. import __version__
 from ..config import MULTISTEP, ForgetConfig
 from ..encoders import _base_model as _base
+from ..encoders import clip_tower, gathered_model, shardable, with_tower
 from ..errors import ForgetInputError
 from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor, weight_anchor_foreach
 from ..outputs import REPORT_NAME, write_json
@@ -89,12 +90,13 @@ class ForgetTrainer(Trainer):
         self.stopped_at_criterion: int | None = None
         self.save_dtype: torch.dtype | None = None  # the dtype `save_model()` writes (the base model's, when loaded)
         self.report: dict | None = None  # set once training is done; `save_model()` writes it
-        if args.world_size > 1 and isinstance(_base(model), CLIPModel):
-            # Our tower-level forward bypasses DDP's forward, which would leave gradients unsynchronised.
-            raise ForgetInputError(
-                "multi-process training of a two-tower CLIPModel is not supported: run one process, or defend "
-                "the tower as a CLIPTextModel(WithProjection) / CLIPVisionModel(WithProjection) checkpoint."
-            )
+        # A two-tower CLIPModel: the Trainer's model is the tower being defended (sharing the CLIPModel's modules),
+        # so that every forward is the model's own and goes through DDP / FSDP; `defended_model()` returns the
+        # CLIPModel with it.
+        self.clip_model: CLIPModel | None = None
+        if isinstance(_base(model), CLIPModel) and self.modality in ("text", "vision"):
+            self.clip_model = _base(model)
+            model = clip_tower(self.clip_model, self.modality)
         model = self._prepare_student(model, args)
         super().__init__(
             model=model,
@@ -106,6 +108,11 @@ class ForgetTrainer(Trainer):
             # The held-out samples; `evaluate()` scores them with `forget_metrics()`, not with a prediction loop.
             eval_dataset=eval_dataset,
         )
+        if self.is_fsdp_enabled:
+            if args.lora_r > 0:
+                raise ForgetInputError("LoRA under FSDP is not supported: pass --lora_r 0 to shard a full fine-tuning, "
+                                       "or run LoRA without FSDP.")
+            shardable(self.model)  # before `train()` shards it
         # One loss per batch, computed here: no label handling, no loss kwargs, no GA rescaling by the model.
         self.can_return_loss = True
         self.label_names = []
@@ -370,11 +377,21 @@ class ForgetTrainer(Trainer):
             "hf_forget_version": __version__,
         }
 
-    def defended_model(self) -> nn.Module:
-        """The student as a plain transformers model: LoRA merged, wrappers removed."""
+    def defended_model(self) -> nn.Module | None:
+        """The student as a plain transformers model: LoRA merged, wrappers removed; a CLIPModel's tower back in it.
+
+        Under FSDP every process must call it (the shards are gathered); the main process gets the model (on the
+        CPU), the others ``None``."""
+        if self.is_fsdp_enabled:
+            model = gathered_model(self.accelerator.unwrap_model(self.model), self.accelerator.get_state_dict(self.model))
+            if model is None or self.clip_model is None:
+                return model
+            return with_tower(self.clip_model, model, self.modality)
         model = self.accelerator.unwrap_model(self.model)
         if hasattr(model, "merge_and_unload"):
             model = copy.deepcopy(model).merge_and_unload()
+        if self.clip_model is not None:
+            model = with_tower(self.clip_model, model, self.modality)
         return model
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
@@ -383,10 +400,11 @@ class ForgetTrainer(Trainer):
         if _internal_call:
             return super().save_model(output_dir, _internal_call=True)
         output_dir = output_dir or self.args.output_dir
+        model = self.defended_model() if self.is_fsdp_enabled else None  # FSDP: every process gathers
         if not self.is_world_process_zero():
             return
         os.makedirs(output_dir, exist_ok=True)
-        model = self.defended_model()
+        model = model if model is not None else self.defended_model()
         if self.save_dtype is not None and self.save_dtype != torch.float32:
             model = copy.deepcopy(model).to(self.save_dtype)
         model.save_pretrained(output_dir)
