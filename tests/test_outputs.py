@@ -3,6 +3,7 @@ any point leaves the old output or the new one complete, never neither, and neve
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -122,3 +123,17 @@ def test_a_checkpoint_cut_short_is_skipped(tmp_path):
         (tmp_path / f"checkpoint-{step}").mkdir()
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
     assert latest_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-2")
+
+
+def test_reports_are_strict_json(tmp_path):
+    from hf_forget.outputs import write_json
+
+    with pytest.raises(ValueError):
+        write_json(tmp_path / "report.json", {"sim_backdoor": float("nan")})
+    assert not (tmp_path / "report.json").exists()
+    write_json(tmp_path / "report.json", {"sim_backdoor": 0.5})
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    assert json.loads((tmp_path / "report.json").read_text(), parse_constant=refuse) == {"sim_backdoor": 0.5}

@@ -299,3 +299,29 @@ def test_vision_and_joint_runs_resume_to_the_uninterrupted_weights(kind, clip_di
     assert result.report["steps"] == (8 if kind == "vision" else {"text": 8, "vision": 8})
     assert_same_weights(load_file(out / "model.safetensors"), load_file(tmp_path / "reference" / "model.safetensors"))
     assert_clean_output(out)
+
+
+def test_a_kill_during_the_final_save_resumes_from_the_checkpoints(base_dir, captions, uninterrupted, tmp_path,
+                                                                   monkeypatch):
+    import hf_forget.forget as forget_module
+
+    reference, _ = uninterrupted
+    out = tmp_path / "defended"
+    real = forget_module._save_with_card
+
+    def killed(*args, **kwargs):
+        raise Crash("killed while writing the final model")
+
+    monkeypatch.setattr(forget_module, "_save_with_card", killed)
+    with pytest.raises(Crash):
+        forget_text(str(base_dir), NAMES, captions, output_dir=str(out), **RUN)
+    monkeypatch.setattr(forget_module, "_save_with_card", real)
+    assert not out.exists()  # no half-written output ...
+    work = tmp_path / ".defended.incomplete"
+    assert (work / "checkpoint-12" / "trainer_state.json").is_file()  # ... and the checkpoints are still there
+    recorder = Recorder()
+    result = forget_text(str(base_dir), NAMES, captions, output_dir=str(out), resume_from_checkpoint=True,
+                         callbacks=[recorder], **RUN)
+    assert recorder.steps == {} and result.report["steps"] == RUN["max_steps"]  # nothing trained again
+    assert_same_weights(load_file(out / "model.safetensors"), reference)
+    assert_clean_output(out)
