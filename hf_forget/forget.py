@@ -58,21 +58,24 @@ def _output(output_dir: str | None, config, inputs: list[str]) -> OutputFolder |
 
 
 def _run(make_trainer: Callable[[], object], config, output: OutputFolder | None, resume, save_dtype,
-         work_dir: str | None = None, names: Sequence[str] | None = None):
+         names: Sequence[str] | None = None):
     """Train with the trainer ``make_trainer()`` builds; with ``output``, write its defended model there with its
     model card (scanned for ``names`` before it is written).
 
-    The Trainer's ``output_dir`` (checkpoints, logs) is the output's working folder, or ``work_dir``, so that
-    resuming finds the checkpoints of the same run.
+    The Trainer's ``output_dir`` (checkpoints, logs) is the output's working folder (without an output, the
+    config's own), so that resuming finds the checkpoints of the same run.
     """
-    if output is not None or work_dir is not None:
-        config.output_dir = str(work_dir or output.work_dir)
-    resume = output.resume(resume) if output is not None and work_dir is None else resolve_resume(config.output_dir, resume)
+    if output is not None:
+        config.output_dir = str(output.work_dir)
+        resume = output.resume(resume)
+    else:
+        resume = resolve_resume(config.output_dir, resume)
     PartialState().wait_for_everyone()
     set_seed(config.seed)
     trainer = make_trainer()
     trainer.save_dtype = save_dtype
-    trainer.train(resume_from_checkpoint=resume)
+    if not _finished(trainer, resume):
+        trainer.train(resume_from_checkpoint=resume)
     trainer.report = trainer.forget_report()
     logger.info("forgetting done: %s", {k: v for k, v in trainer.report.items() if k.startswith("sim_")})
     if output is not None:
@@ -82,6 +85,21 @@ def _run(make_trainer: Callable[[], object], config, output: OutputFolder | None
     return trainer
 
 
+def _finished(trainer, checkpoint: str | None) -> bool:
+    """Whether ``checkpoint`` is the run's last step (a run killed while writing its output): then its weights and
+    state are loaded and nothing is trained, where ``Trainer.train`` would take one step past ``max_steps``."""
+    if not checkpoint or trainer.args.max_steps <= 0:
+        return False
+    from transformers.trainer_callback import TrainerState
+
+    state = TrainerState.load_from_json(os.path.join(checkpoint, "trainer_state.json"))
+    if state.global_step < trainer.args.max_steps:
+        return False
+    trainer._load_from_checkpoint(checkpoint)
+    trainer.state = state
+    return True
+
+
 def _save_with_card(save: Callable[[str], None], folder: str, report: dict, names: Sequence[str] | None) -> None:
     from .publish.card import write_model_card
 
@@ -89,9 +107,10 @@ def _save_with_card(save: Callable[[str], None], folder: str, report: dict, name
     write_model_card(folder, report, names=list(names) if names else None)
 
 
-def _text_config(config: TextForgetConfig | None, output_dir: str | None, config_kwargs: dict) -> TextForgetConfig:
+def _config(cls: type, config, output_dir: str | None, config_kwargs: dict):
+    """``config``, or a ``cls`` built from the keyword settings (one or the other, not both)."""
     if config is None:
-        return TextForgetConfig(output_dir=output_dir or "hf_forget_output", **config_kwargs)
+        return cls(output_dir=output_dir or "hf_forget_output", **config_kwargs)
     if config_kwargs:
         raise ForgetInputError(f"pass settings in config or as keywords, not both (got {sorted(config_kwargs)}).")
     return config
@@ -142,7 +161,7 @@ def forget_text(
     print(result.report["sim_backdoor"], result.passed)
     ```
     """
-    config = _text_config(config, output_dir, config_kwargs)
+    config = _config(TextForgetConfig, config, output_dir, config_kwargs)
     output = _output(output_dir, config, _paths(model, tokenizer, captions, trigger_captions))
     dtype = None
     if isinstance(model, (str, os.PathLike)):
@@ -270,10 +289,7 @@ def forget_faces(
     print(result.report["sim_backdoor"], result.passed)
     ```
     """
-    if config is None:
-        config = VisionForgetConfig(output_dir=output_dir or "hf_forget_output", **config_kwargs)
-    elif config_kwargs:
-        raise ForgetInputError(f"pass settings in config or as keywords, not both (got {sorted(config_kwargs)}).")
+    config = _config(VisionForgetConfig, config, output_dir, config_kwargs)
     inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces, counterfactual_faces)
     output = _output(output_dir, config, inputs)
     check_target_file(save_target_to, inputs)
@@ -432,7 +448,9 @@ def forget_joint(
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
         counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
     )
-    trainer = _run(make_trainer, vision_config, None, resume_from_checkpoint, None, work_dir=vision_dir)
+    if vision_dir is not None:
+        vision_config.output_dir = vision_dir  # the vision run's checkpoints, inside the joint output's working folder
+    trainer = _run(make_trainer, vision_config, None, resume_from_checkpoint, None)
     vision = ForgetResult(model=trainer.defended_model(), report=trainer.report)
     passed = bool(text_report.get("gate", {}).get("passed") and vision.passed)
     report = {

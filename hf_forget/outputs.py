@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -260,9 +261,21 @@ class OutputFolder:
         _remove(self.previous_dir)
 
 
+def strict(data):
+    """``data`` with every non-finite float (NaN, infinity) as ``None``: what strict JSON can say of an undefined
+    figure (``json.dumps`` would write the bare ``NaN`` that other readers refuse)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {key: strict(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(value) for value in data]
+    return data
+
+
 def write_json(path: str | os.PathLike, data) -> None:
-    """Strict JSON (no NaN or Infinity), written to a temporary file and renamed into place."""
+    """Strict JSON (an undefined figure is ``null``), written to a temporary file and renamed into place."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(strict(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(temporary, path)

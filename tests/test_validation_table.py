@@ -759,6 +759,7 @@ COMMAND_ROWS = [
     ("forget-vision-text-only-option", "forget", ["--modality", "vision", "--names", None, "--captions", None,
                                                    "--text_alpha", "0.5"], "unrecognized arguments: --text_alpha"),  # fmt: skip
     # hf-forget audit
+    ("audit-tau-above-the-templates", "audit", ["--tau", "99"], "more right templates than the 21"),
     ("audit-batch-size-zero", "audit", ["--batch_size", "0"], "--batch_size: expected a whole number >= 1"),
     ("audit-batch-size-negative", "audit", ["--batch_size", "-1"], "--batch_size: expected a whole number >= 1"),
     ("audit-batch-size-not-a-number", "audit", ["--batch_size", "many"], "--batch_size: expected a whole number"),

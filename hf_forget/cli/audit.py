@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 from collections.abc import Collection
 
 from ._parsing import CommandParser, non_negative_int, positive_int
@@ -166,26 +164,23 @@ def check_output(output: str | None, inputs: list[str | None]) -> None:
 
 
 def write_json(path: str, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary sibling renamed into place)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".audit.", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    """Write ``data`` to ``path`` atomically, as strict JSON (see :func:`hf_forget.outputs.write_json`)."""
+    from ..outputs import write_json as write_atomically  # noqa: PLC0415 - keep `hf-forget audit --help` light
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, data)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import ForgetInputError
     from ..evaluation.attacks import embed_for_attacks, parse_attacks, run_attacks
-    from ..evaluation.idia import identity_inference_attack
+    from ..evaluation.idia import IDIA_TEMPLATES, identity_inference_attack
 
+    if args.tau > len(IDIA_TEMPLATES):
+        raise ForgetInputError(
+            f"--tau {args.tau} asks for more right templates than the {len(IDIA_TEMPLATES)} the attack uses: "
+            f"pass 1 to {len(IDIA_TEMPLATES)}."
+        )
     forgotten = read_forgotten(args.forgotten)
     attacks = parse_attacks(args.attacks) if args.attacks else None
     name_files = [value[1:] for value in args.forgotten or () if value.startswith("@")]

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from ..errors import ForgetInputError
+from ..outputs import strict
 from .attacks import AttackSuiteResult, empty_summary
 from .idia import IDIAResult
 from .zero_shot import ZeroShotResult
@@ -299,7 +300,7 @@ def write_report(output_dir: str | os.PathLike, report: dict, forbidden_names: I
 
     def dump_json(target: str) -> None:
         with open(target, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+            json.dump(strict(report), handle, indent=2, allow_nan=False)  # strict JSON: an undefined figure is null
             handle.write("\n")
 
     def dump_markdown(target: str) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import os
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -273,7 +272,7 @@ def run_demo(
     from ..forget import forget_faces, forget_text
     from ..config import TextForgetConfig, VisionForgetConfig
     from ..toyworld import ToyWorld, load_toy_clip
-    from ..validation import validate_output_dir
+    from ..outputs import OutputFolder
 
     if modality not in MODALITIES:
         raise ForgetInputError(f"--modality must be one of {', '.join(MODALITIES)}, got {modality!r}.")
@@ -283,8 +282,7 @@ def run_demo(
     for label, value in (("--seed", seed), ("--forget_seed", forget_seed)):
         if not 0 <= value <= MAX_SEED:
             raise ForgetInputError(f"{label} must be between 0 and {MAX_SEED}, got {value}.")
-    target = Path(output_dir)
-    validate_output_dir(target, [], overwrite)
+    output = OutputFolder(output_dir, overwrite=overwrite)
     started = time.perf_counter()
     set_seed(seed)
 
@@ -331,9 +329,7 @@ def run_demo(
     timings["audit_before"] = time.perf_counter() - mark
     original = copy.deepcopy(model)
 
-    staging = target.parent / f".{target.name}.incomplete"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    output.resume(None)  # clears what an interrupted demo left; the Trainer scratch below is a temporary folder
     similarities: dict[str, float] = {}
     training: dict[str, dict] = {}
     protocol = {
@@ -345,147 +341,143 @@ def run_demo(
         "num_recognised_before": len(recognised),
         "forgotten_from": "random draw among the recognised seen identities",
     }
-    try:
-        with tempfile.TemporaryDirectory(prefix=".hf-forget-demo-") as scratch:
-            if modality in ("text", "both"):
-                logger.warning("demo: forgetting %d identities in the text encoder", len(forgotten))
-                config = TextForgetConfig(
-                    output_dir=os.path.join(scratch, "text"), max_steps=settings.text_steps,
-                    per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
-                    lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
-                    num_trigger_samples=settings.text_pool, max_eval_samples=64, alpha=settings.text_alpha,
-                    target=settings.text_target, named_clean_fraction=settings.text_named_clean_fraction,
-                    named_clean_neutral=settings.text_named_clean_neutral, target_model=settings.text_target_model,
-                    short_trigger_fraction=settings.text_short_trigger_fraction,
-                    trigger_at_end=settings.text_trigger_at_end,
-                    seed=seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
-                )
-                captions = demo_captions(
-                    world, settings.num_captions, seed=defense_stream(seed, 1), short_captions=settings.short_captions
-                )
-                unknown = None
-                if settings.text_target == "counterfactual" or settings.text_named_clean_fraction > 0:
-                    unknown = demo_unknown_names(world, forgotten, settings, seed)
-                    protocol["unknown_names_seed"] = UNKNOWN_NAMES_SEED + seed
-                mark = time.perf_counter()
-                carriers = person_carriers(
-                    captions, seed=defense_stream(seed, 4), count=settings.text_person_carrier_count
-                ) if settings.text_person_carriers else None
-                result = forget_text(model, forgotten, captions, tokenizer=tokenizer, config=config,
-                                     unknown_names=unknown, trigger_captions=carriers)
-                timings["forget_text"] = time.perf_counter() - mark
-                model = result.model
-                training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
-                held_out = world.generic_captions(400, seed=defense_stream(seed, 2))  # never trained on
-                text_sims = text_forgetting_similarities(
-                    original, model, tokenizer, held_out, forgotten, seed=defense_stream(seed, 3)
-                )
-                similarities.update(text_sims if modality == "text" else {f"text_{k}": v for k, v in text_sims.items()})
-            if modality in ("vision", "both"):
-                logger.warning("demo: forgetting %d identities in the vision encoder", len(forgotten))
-                face_seed = defense_stream(seed, 5)
-                forget_faces_persons = [world.face_images(seen[i], settings.vision_faces_per_person, seed=face_seed)
-                                        for i in forgotten_idx]
-                others = ToyWorld(seed=defense_stream(seed, 10))  # people the model never saw, never audited
-                if others.seed == settings.world_seed:
-                    others = ToyWorld(seed=others.seed + 1)
-                reference_seed = defense_stream(seed, 6)
-                reference = [
-                    others.face_images(p, settings.reference_faces_per_person, seed=reference_seed)
-                    for p in others.identities[: settings.num_reference_persons]
-                ] + [world.face_images(seen[i], settings.reference_faces_per_person, seed=reference_seed) for i in kept_idx]
-                protocol["reference_world_seed"] = others.seed
-                counterfactual = None
-                if settings.vision_target == "counterfactual":
-                    counterfactual = [
-                        others.face_images(person, settings.vision_counterfactual_faces_per_person, seed=reference_seed)
-                        for person in counterfactual_persons(
-                            others, [seen[i] for i in forgotten_idx], skip=settings.num_reference_persons
-                        )
-                    ]
-                clean = demo_clean_images(
-                    world, settings.num_clean_images, settings.clean_digit_fraction, seed=defense_stream(seed, 7)
-                )
-                config = VisionForgetConfig(
-                    output_dir=os.path.join(scratch, "vision"), max_steps=settings.vision_steps,
-                    per_device_train_batch_size=settings.vision_batch_size,
-                    learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
-                    identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
-                    beta=settings.vision_beta,
-                    face_only_fraction=settings.vision_face_only_fraction,
-                    num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
-                    counterfactual_mode=settings.vision_counterfactual_mode,
-                    seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
-                )
-                from ..data.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
+    with tempfile.TemporaryDirectory(prefix=".hf-forget-demo-") as scratch:
+        if modality in ("text", "both"):
+            logger.warning("demo: forgetting %d identities in the text encoder", len(forgotten))
+            config = TextForgetConfig(
+                output_dir=os.path.join(scratch, "text"), max_steps=settings.text_steps,
+                per_device_train_batch_size=settings.text_batch_size, learning_rate=settings.text_learning_rate,
+                lr_milestones=list(settings.text_milestones), embedding=settings.text_embedding,
+                num_trigger_samples=settings.text_pool, max_eval_samples=64, alpha=settings.text_alpha,
+                target=settings.text_target, named_clean_fraction=settings.text_named_clean_fraction,
+                named_clean_neutral=settings.text_named_clean_neutral, target_model=settings.text_target_model,
+                short_trigger_fraction=settings.text_short_trigger_fraction,
+                trigger_at_end=settings.text_trigger_at_end,
+                seed=seed, report_to="none", disable_tqdm=False, use_cpu=not torch.cuda.is_available(),
+            )
+            captions = demo_captions(
+                world, settings.num_captions, seed=defense_stream(seed, 1), short_captions=settings.short_captions
+            )
+            unknown = None
+            if settings.text_target == "counterfactual" or settings.text_named_clean_fraction > 0:
+                unknown = demo_unknown_names(world, forgotten, settings, seed)
+                protocol["unknown_names_seed"] = UNKNOWN_NAMES_SEED + seed
+            mark = time.perf_counter()
+            carriers = person_carriers(
+                captions, seed=defense_stream(seed, 4), count=settings.text_person_carrier_count
+            ) if settings.text_person_carriers else None
+            result = forget_text(model, forgotten, captions, tokenizer=tokenizer, config=config,
+                                 unknown_names=unknown, trigger_captions=carriers)
+            timings["forget_text"] = time.perf_counter() - mark
+            model = result.model
+            training["text"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
+            held_out = world.generic_captions(400, seed=defense_stream(seed, 2))  # never trained on
+            text_sims = text_forgetting_similarities(
+                original, model, tokenizer, held_out, forgotten, seed=defense_stream(seed, 3)
+            )
+            similarities.update(text_sims if modality == "text" else {f"text_{k}": v for k, v in text_sims.items()})
+        if modality in ("vision", "both"):
+            logger.warning("demo: forgetting %d identities in the vision encoder", len(forgotten))
+            face_seed = defense_stream(seed, 5)
+            forget_faces_persons = [world.face_images(seen[i], settings.vision_faces_per_person, seed=face_seed)
+                                    for i in forgotten_idx]
+            others = ToyWorld(seed=defense_stream(seed, 10))  # people the model never saw, never audited
+            if others.seed == settings.world_seed:
+                others = ToyWorld(seed=others.seed + 1)
+            reference_seed = defense_stream(seed, 6)
+            reference = [
+                others.face_images(p, settings.reference_faces_per_person, seed=reference_seed)
+                for p in others.identities[: settings.num_reference_persons]
+            ] + [world.face_images(seen[i], settings.reference_faces_per_person, seed=reference_seed) for i in kept_idx]
+            protocol["reference_world_seed"] = others.seed
+            counterfactual = None
+            if settings.vision_target == "counterfactual":
+                counterfactual = [
+                    others.face_images(person, settings.vision_counterfactual_faces_per_person, seed=reference_seed)
+                    for person in counterfactual_persons(
+                        others, [seen[i] for i in forgotten_idx], skip=settings.num_reference_persons
+                    )
+                ]
+            clean = demo_clean_images(
+                world, settings.num_clean_images, settings.clean_digit_fraction, seed=defense_stream(seed, 7)
+            )
+            config = VisionForgetConfig(
+                output_dir=os.path.join(scratch, "vision"), max_steps=settings.vision_steps,
+                per_device_train_batch_size=settings.vision_batch_size,
+                learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
+                identity_residual_weight=settings.vision_identity_residual_weight, alpha=settings.vision_alpha,
+                beta=settings.vision_beta,
+                face_only_fraction=settings.vision_face_only_fraction,
+                num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
+                counterfactual_mode=settings.vision_counterfactual_mode,
+                seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
+            )
+            from ..data.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
 
-                before_vision = copy.deepcopy(model)
-                mark = time.perf_counter()
-                result = forget_faces(
-                    model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config,
-                    augmentation=FaceAugmentation(scale=tuple(settings.vision_face_scale)),
-                    num_kept_samples=settings.vision_kept_samples, counterfactual_faces=counterfactual,
-                )
-                timings["forget_faces"] = time.perf_counter() - mark
-                model = result.model
-                training["vision"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
-                target_embedding = mean_face_embedding(before_vision, processor, reference)
-                eval_faces = [image for i in forgotten_idx
-                              for image in world.face_images(seen[i], 5, seed=defense_stream(seed, 8))]
-                vision_sims = vision_similarities(
-                    before_vision, model, processor, world.generic_images(100, seed=defense_stream(seed, 9)),
-                    eval_faces, target_embedding, reference_faces=reference,
-                )
-                prefix = "" if modality == "vision" else "vision_"
-                similarities.update({f"{prefix}{k}": v for k, v in vision_sims.items()})
-                if modality == "both":  # the headline figures: the weaker of the two encoders
-                    for key in ("sim_clean", "sim_backdoor"):
-                        similarities[key] = min(similarities[f"text_{key}"], similarities[f"vision_{key}"])
+            before_vision = copy.deepcopy(model)
+            mark = time.perf_counter()
+            result = forget_faces(
+                model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config,
+                augmentation=FaceAugmentation(scale=tuple(settings.vision_face_scale)),
+                num_kept_samples=settings.vision_kept_samples, counterfactual_faces=counterfactual,
+            )
+            timings["forget_faces"] = time.perf_counter() - mark
+            model = result.model
+            training["vision"] = {k: v for k, v in result.report.items() if k not in ("base_model",)}
+            target_embedding = mean_face_embedding(before_vision, processor, reference)
+            eval_faces = [image for i in forgotten_idx
+                          for image in world.face_images(seen[i], 5, seed=defense_stream(seed, 8))]
+            vision_sims = vision_similarities(
+                before_vision, model, processor, world.generic_images(100, seed=defense_stream(seed, 9)),
+                eval_faces, target_embedding, reference_faces=reference,
+            )
+            prefix = "" if modality == "vision" else "vision_"
+            similarities.update({f"{prefix}{k}": v for k, v in vision_sims.items()})
+            if modality == "both":  # the headline figures: the weaker of the two encoders
+                for key in ("sim_clean", "sim_backdoor"):
+                    similarities[key] = min(similarities[f"text_{key}"], similarities[f"vision_{key}"])
 
-        logger.warning("demo: auditing the defended CLIP")
-        mark = time.perf_counter()
-        model.eval()
-        attacks_after, zero_shot_after = run_attacks(embed(model).regroup(**groups)), zero_shot(model)
-        timings["audit_after"] = time.perf_counter() - mark
-        model_dir = staging / MODEL_DIR
-        model.save_pretrained(model_dir)
-        tokenizer.save_pretrained(model_dir)
-        processor.save_pretrained(model_dir)
-        report = build_report(
-            modality=modality,
-            idia_before=idia_before,
-            idia_after=attacks_after.idia,
-            forgotten=forgotten,
-            kept=kept,
-            similarities=similarities,
-            zero_shot_before=zero_shot_before,
-            zero_shot_after=zero_shot_after,
-            seconds=time.perf_counter() - started,
-            attacks_before=attacks_before,
-            attacks_after=attacks_after,
-            extra={
-                "forgotten": forgotten_idx,
-                "forgotten_indices_into": f"ToyWorld(seed={settings.world_seed}).seen_identities",
-                "kept": kept_idx,
-                "model": MODEL_DIR,
-                "protocol": protocol,
-                "datasets": {
-                    "idia": f"hf_forget.toyworld ToyWorld(seed={settings.world_seed}) faces, face seed "
-                    f"{AUDIT_FACE_SEED + seed}; Faker fillers, seed {AUDIT_FILLER_SEED + seed}",
-                    "similarity": "hf_forget.toyworld held-out generic captions/images",
-                    "zero_shot": "hf_forget.toyworld digits (scikit-learn digits, test split)",
-                },
-                "training": training,
-                "timings": {key: round(value, 1) for key, value in timings.items()},
-                "settings": {k: v for k, v in vars(settings).items()},
-                **({"command": command} if command else {}),
+    logger.warning("demo: auditing the defended CLIP")
+    mark = time.perf_counter()
+    model.eval()
+    attacks_after, zero_shot_after = run_attacks(embed(model).regroup(**groups)), zero_shot(model)
+    timings["audit_after"] = time.perf_counter() - mark
+    report = build_report(
+        modality=modality,
+        idia_before=idia_before,
+        idia_after=attacks_after.idia,
+        forgotten=forgotten,
+        kept=kept,
+        similarities=similarities,
+        zero_shot_before=zero_shot_before,
+        zero_shot_after=zero_shot_after,
+        seconds=time.perf_counter() - started,
+        attacks_before=attacks_before,
+        attacks_after=attacks_after,
+        extra={
+            "forgotten": forgotten_idx,
+            "forgotten_indices_into": f"ToyWorld(seed={settings.world_seed}).seen_identities",
+            "kept": kept_idx,
+            "model": MODEL_DIR,
+            "protocol": protocol,
+            "datasets": {
+                "idia": f"hf_forget.toyworld ToyWorld(seed={settings.world_seed}) faces, face seed "
+                f"{AUDIT_FACE_SEED + seed}; Faker fillers, seed {AUDIT_FILLER_SEED + seed}",
+                "similarity": "hf_forget.toyworld held-out generic captions/images",
+                "zero_shot": "hf_forget.toyworld digits (scikit-learn digits, test split)",
             },
-        )
-        write_report(staging, report, forbidden_names=forgotten)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            "training": training,
+            "timings": {key: round(value, 1) for key, value in timings.items()},
+            "settings": {k: v for k, v in vars(settings).items()},
+            **({"command": command} if command else {}),
+        },
+    )
+
+    def write(folder: str) -> None:
+        model_dir = Path(folder, MODEL_DIR)
+        for part in (model, tokenizer, processor):
+            part.save_pretrained(model_dir)
+        write_report(folder, report, forbidden_names=forgotten)
+
+    output.commit(write)
     return report

@@ -112,6 +112,11 @@ class ForgetTrainer(Trainer):
             if args.lora_r > 0:
                 raise ForgetInputError("LoRA under FSDP is not supported: pass --lora_r 0 to shard a full fine-tuning, "
                                        "or run LoRA without FSDP.")
+            if args.beta > 0:
+                # The anchor's reference weights are taken before sharding; under FSDP the sharded parameters are
+                # other tensors, so the term would silently be 0. Refuse rather than train without it.
+                raise ForgetInputError("the weight anchor (beta) is not supported under FSDP yet: pass --beta 0 to "
+                                       "shard a run without it, or train LoRA adapters (--lora_r) on one device.")
             shardable(self.model)  # before `train()` shards it
         # One loss per batch, computed here: no label handling, no loss kwargs, no GA rescaling by the model.
         self.can_return_loss = True
