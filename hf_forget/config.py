@@ -415,6 +415,13 @@ class TextForgetConfig(ForgetConfig):
         super().__post_init__()
 
 
+_VISION_TARGET_HELP = (
+    "What a forgotten face is pulled to: 'mean_face' (the paper: the teacher's mean face of the reference set) or "
+    "'counterfactual' (picture by picture, the teacher's embedding of a never-seen person's pictures, one such "
+    "person per forgotten person: pass counterfactual_faces)."
+)
+
+
 @dataclass
 class VisionForgetConfig(ForgetConfig):
     r"""
@@ -457,15 +464,7 @@ class VisionForgetConfig(ForgetConfig):
     face_only_fraction: float = field(
         default=0.0, metadata={"help": "Fraction of trigger samples that are the face alone, not pasted (0: the paper's)."}
     )
-    target: str = field(
-        default="mean_face",
-        metadata={
-            "help": "What a forgotten face is pulled to: 'mean_face' (the paper: the teacher's mean face of the "
-            "reference set) or 'counterfactual' (picture by picture, the teacher's embedding of a never-seen "
-            "person's pictures, one such person per forgotten person: pass counterfactual_faces).",
-            "choices": list(VISION_TARGETS),
-        },
-    )
+    target: str = field(default="mean_face", metadata={"help": _VISION_TARGET_HELP, "choices": list(VISION_TARGETS)})
     counterfactual_mode: str = field(
         default="picture",
         metadata={"help": "target='counterfactual': 'picture' (face j onto the counterfactual person's picture j) or "

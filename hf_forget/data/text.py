@@ -201,39 +201,52 @@ def counterfactual_names(
     nor duplicates. Personal-data hygiene: the pool lives in memory only, like the names. Needs Faker
     (``pip install 'hf-forget[demo]'``), or pass your own pool of unknown names to the trainer.
     """
-    try:
-        from faker import Faker  # noqa: PLC0415 - an optional extra
-    except ImportError:
-        raise ForgetInputError(
-            "generating unknown names needs Faker: pip install 'hf-forget[demo]' (or pass unknown_names yourself)."
-        ) from None
     if genders is not None and len(genders) != len(names):
         raise ForgetInputError(f"genders has {len(genders)} entries for {len(names)} names: give one per name.")
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
+    fake = seeded_faker(seed, "generating unknown names needs Faker: pip install 'hf-forget[demo]' (or pass "
+                              "unknown_names yourself).")
     from faker.providers.person.en_US import Provider  # noqa: PLC0415
 
     male = {n.casefold() for n in Provider.first_names_male}
     female = {n.casefold() for n in Provider.first_names_female}
-    taken = {normalize(n) for n in (*names, *exclude)}
-    pool: list[str] = []
-    attempts = 0
-    while len(pool) < max(count, len(names)):
-        index = len(pool)
+
+    def gender_of(attempt: int, index: int) -> str:
         gender = genders[index] if genders is not None and index < len(names) else None
         if gender is None and index < len(names):
             first = names[index].split()[0].casefold() if names[index].split() else ""
             gender = "male" if first in male and first not in female else "female" if first in female else None
-        if gender is None:
-            gender = "male" if index % 2 == 0 else "female"
-        first = fake.first_name_male() if gender == "male" else fake.first_name_female()
-        candidate = f"{first} {fake.last_name()}"
+        return gender or ("male" if index % 2 == 0 else "female")
+
+    taken = {normalize(n) for n in (*names, *exclude)}
+    return distinct_names(fake, max(count, len(names)), taken, normalize, gender_of, "unknown names")
+
+
+def seeded_faker(seed: int, missing: str):
+    """An ``en_US`` Faker seeded with ``seed``; without Faker, a :class:`ForgetInputError` saying ``missing``."""
+    try:
+        from faker import Faker  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        raise ForgetInputError(missing) from None
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    return fake
+
+
+def distinct_names(fake, count: int, taken: set[str], key, gender_of, what: str) -> list[str]:
+    """``count`` generated "First Last" names whose ``key`` is not in ``taken`` (which grows with them); the
+    first name is male or female as ``gender_of(attempt, index)`` says. The same seed gives the same names."""
+    pool: list[str] = []
+    attempts = 0
+    while len(pool) < count:
+        male = gender_of(attempts, len(pool)) == "male"
+        first = fake.first_name_male() if male else fake.first_name_female()
+        name = f"{first} {fake.last_name()}"
         attempts += 1
-        if normalize(candidate) not in taken:
-            taken.add(normalize(candidate))
-            pool.append(candidate)
+        if key(name) not in taken:
+            taken.add(key(name))
+            pool.append(name)
         elif attempts > 100 * count + 1000:
-            raise ForgetInputError(f"cannot generate {count} distinct unknown names: ask for fewer.")
+            raise ForgetInputError(f"cannot generate {count} distinct {what}: ask for fewer.")
     return pool
 
 
