@@ -242,7 +242,8 @@ def test_demo_forgets_eight_faces_and_keeps_utility(tmp_path, capsys, modality):
     assert before["num_retained"] == 12 and before["num_kept"] == 12 and len(report["kept"]) == 12
     assert before["tpr"] == 1.0 and after["tpr"] <= (0.125 if modality == "vision" else 0.0)
     assert before["retained_tpr"] - after["retained_tpr"] <= 0.2
-    assert report["zero_shot"]["before"]["top1"] - report["zero_shot"]["after"]["top1"] <= 0.06
+    # at most 6 points (18 of the 300 digit pictures); the accuracies are float32 fractions, hence the epsilon
+    assert report["zero_shot"]["before"]["top1"] - report["zero_shot"]["after"]["top1"] <= 0.06 + 1e-6
     check_demo_output(output, report, capsys.readouterr().out)
 
 
