@@ -166,14 +166,6 @@ def check_name_files_outside(output_dir: str | os.PathLike, values: list[str] | 
         check_output_path(output_dir, files, overwrite)
 
 
-def validate_output_dir(output_dir: str | os.PathLike, inputs: list[str | os.PathLike], overwrite: bool) -> None:
-    """The output is a new or empty directory (or, with ``overwrite``, one to replace) that can be written, never
-    one of the inputs nor inside or around one (see :func:`hf_forget.outputs.check_output_path`)."""
-    from .outputs import check_output_path
-
-    check_output_path(output_dir, inputs, overwrite)
-
-
 def validate_tokenizer(model, tokenizer) -> None:
     """The tokenizer's ids must fit the model's embedding table."""
     config = getattr(model.config, "text_config", model.config)
@@ -192,19 +184,6 @@ def validate_tokenizer(model, tokenizer) -> None:
                 f"the tokenizer ends captions with token {tokenizer_eos} but the model pools at token {eos}: pass "
                 "the model's own tokenizer (--tokenizer_name_or_path)."
             )
-
-
-def validate_checkpoint(path: str | os.PathLike) -> None:
-    """A checkpoint to resume from must be a complete Trainer checkpoint directory."""
-    path = str(path)
-    if not os.path.isdir(path):
-        raise ForgetInputError(
-            f"checkpoint {path!r} does not exist: pass a checkpoint-N directory of this run, or 'latest'."
-        )
-    if not os.path.isfile(os.path.join(path, "trainer_state.json")):
-        raise ForgetInputError(
-            f"{path!r} is not a complete Trainer checkpoint (no trainer_state.json): pass another one, or 'latest'."
-        )
 
 
 def _finite(value) -> bool:
