@@ -4,10 +4,21 @@
     OMP_NUM_THREADS=1 python benchmarks/many_names.py --seeds 1            # one seed: results/many_names.partial-1.json
     python benchmarks/many_names.py --merge                                # partials -> results/many_names.json
     python benchmarks/many_names.py --merge_tuning                         # partials -> many_names_tuning.json
+    OMP_NUM_THREADS=1 python benchmarks/many_names.py --seeds 1 --no-suite # without the attack suite (the IDIA only)
 
 Each run goes through forget_text; afterwards held-out sim_backdoor / sim_clean and the IDIA TPR of the 32
 seen identities (target: <= 0.05). The defaults are the best recipe measured (benchmarks/README.md: many
 names). Every option also takes its old run.py spelling (--many_lr, --many_seeds, --merge_many_names, ...).
+
+With --suite (the default) the attack suite (hf_forget.evaluation.attacks) also runs on the undefended toy CLIP
+and on each run's defended one, as the demo runs it: audit faces seed 700,000 + seed (20 per identity), 1,000
+candidates with Faker fillers seed 800,000 + seed. Groups: forgotten = the 32 seen identities (all of them are
+forgotten here, so there is no retained group: its rates are null), unseen = the 32 unseen identities; the text
+forget-set AUC takes the 32 seen names as the forgotten positives against every other candidate (the 992
+forgotten filler names have no faces; the few of them that are also audit fillers are counted, and
+forget_set_auc_text_all_forgotten counts them as positives too). Each run stores attacks.before / attacks.after
+(the suite's summaries) and attack_details_after; the merged summary their medians. Rates and AUCs only: a
+record that holds a name is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -30,6 +41,11 @@ from harness import (
 NAME = "many_names"
 COST = 5  # rough relative cost: with run.py --jobs, the costliest sections start first
 NUM_NAMES = 1024
+SUITE_CANDIDATES = 1000  # the demo's audit: 1,000 candidates, 20 pictures a person
+SUITE_IMAGES_PER_PERSON = 20
+SUITE_GROUPS = ("forgotten: the 32 seen identities (all forgotten: no retained group, its rates are null); "
+                "unseen: the 32 unseen identities; forget_set_auc_text: the 32 seen names against every other "
+                "candidate (forget_set_auc_text_all_forgotten: also the forgotten fillers among the candidates)")
 ACCEPTANCE = "sim_backdoor >= 0.98 and sim_clean >= 0.99 on held-out captions, IDIA TPR <= 0.05 (seen)"
 
 
@@ -61,6 +77,9 @@ def make_parser():
     option("trigger_samples", type=int, default=204800, help="poisoned captions in the pool")
     option("seeds", type=int, nargs="+", default=None,
            help="seeds run in this process (default: 0 .. --repeats - 1; split the run over processes, then --merge)")
+    option("suite", action=argparse.BooleanOptionalAction, default=True,
+           help="run the attack suite before the defense and after each run (hf_forget.evaluation.attacks, "
+                "as the demo runs it)")
     option("save_dir", default=None,
            help="save each run's defended CLIPModel under DIR/seed-N (outside the repository)")
     parser.add_argument("--merge", "--merge_many_names", dest="merge", action="store_true",
@@ -97,6 +116,8 @@ def run(args, env) -> dict:
     partial = "many_names.partial-" + "-".join(map(str, seeds))
     settings = {k: v for k, v in sorted(vars(args).items()) if k.startswith("many_") and k != "many_seeds"}
     for seed in seeds:
+        suite = SuiteAudit(seed, names, tokenizer) if args.many_suite else None
+        attacks_before = suite.attack(base) if suite else None
         with tempfile.TemporaryDirectory() as scratch:
             config = text_config(
                 scratch, max_steps=args.many_steps, embedding="pooled", learning_rate=args.many_lr,
@@ -126,12 +147,76 @@ def run(args, env) -> dict:
                 "idia_tpr_seen_after": after["tpr"], "idia_fpr_unseen_after": after["fpr"],
                 "idia_diagnostics": after["diagnostics"],
             }
+            if suite:
+                attacks_after = suite.attack(model)
+                run["attacks"] = {"before": attacks_before["summary"], "after": attacks_after["summary"]}
+                run["attack_details_after"] = attacks_after["details"]
+                run["forget_set_auc_text_all_forgotten"] = {
+                    "before": attacks_before["auc_all_forgotten"], "after": attacks_after["auc_all_forgotten"]}
+                run["forgotten_fillers_among_candidates"] = attacks_after["forgotten_fillers"]
+                suite.check_name_free(run)
             runs.append(run)
             print(f"  many_names seed {seed}: {run}", flush=True)
             write(partial, {"runs": runs, "before": before, "settings": settings}, env)
     if len(runs) < 3:  # seeds split over processes (--seeds): merge with --merge
         return {"runs": runs}
     return summary(runs, before, args, env)
+
+
+class SuiteAudit:
+    """The attack suite on the toy world for one seed, as ``hf_forget.toyworld.demo.run_demo`` runs it: audit
+    faces ``face_images(p, 20, seed=AUDIT_FACE_SEED + seed)`` for every identity, 1,000 candidates with fillers
+    from ``AUDIT_FILLER_SEED + seed``; forgotten = the 32 seen identities, unseen = the 32 unseen ones."""
+
+    def __init__(self, seed: int, forgotten_names: list[str], tokenizer):
+        from transformers import CLIPImageProcessorPil
+
+        from hf_forget.toyworld import ToyWorld, toy_clip_path
+        from hf_forget.toyworld.demo import AUDIT_FACE_SEED, AUDIT_FILLER_SEED
+
+        world = ToyWorld(seed=0)
+        self.tokenizer = tokenizer
+        self.processor = CLIPImageProcessorPil.from_pretrained(toy_clip_path(), local_files_only=True)
+        self.faces = {p.name: world.face_images(p, SUITE_IMAGES_PER_PERSON, seed=AUDIT_FACE_SEED + seed)
+                      for p in world.identities}
+        self.seen = [p.name for p in world.seen_identities]
+        self.unseen = [p.name for p in world.unseen_identities]
+        self.filler_seed = AUDIT_FILLER_SEED + seed
+        self.forgotten_fillers = set(forgotten_names) - set(self.seen)
+        self.names = set(forgotten_names) | set(world.names)  # what no record may hold (the candidates added below)
+
+    def attack(self, model) -> dict:
+        """The suite on ``model`` (a CLIPModel: the defended text tower in the toy CLIP, its vision tower unchanged):
+        its summary and details (rates and AUCs), the text forget-set AUC with the forgotten fillers among the
+        candidates as positives too, and how many fillers that is."""
+        from hf_forget.evaluation.attacks import embed_for_attacks, run_attacks
+
+        embeddings = embed_for_attacks(
+            model.eval(), self.tokenizer, self.processor, self.faces, forgotten=self.seen, unseen=self.unseen,
+            num_candidates=SUITE_CANDIDATES, images_per_person=SUITE_IMAGES_PER_PERSON, seed=self.filler_seed,
+        )
+        self.names |= set(embeddings.candidates)
+        result = run_attacks(embeddings)
+        among = [c for c in embeddings.candidates if c in self.forgotten_fillers]
+        everyone = run_attacks(embeddings.regroup(forgotten=[*self.seen, *among], unseen=self.unseen),
+                               ["forget_set_auc_text"])
+        return {"summary": result.summary, "details": result.details,
+                "auc_all_forgotten": everyone.summary["forget_set_auc_text"], "forgotten_fillers": len(among)}
+
+    def check_name_free(self, record: dict) -> None:
+        """Refuse a record that holds any audited, candidate or forgotten name (nothing is written then)."""
+        text = json.dumps(record).casefold()
+        leaked = sum(name.casefold() in text for name in self.names)
+        if leaked:
+            raise RuntimeError(f"a many_names record holds {leaked} names: not written")
+
+
+def median_tree(trees: list):
+    """Leaf-wise medians of same-shaped nested dicts (the suite's summaries); ``None`` where no run has a figure."""
+    if isinstance(trees[0], dict):
+        return {key: median_tree([tree[key] for tree in trees]) for key in trees[0]}
+    values = [value for value in trees if value is not None]
+    return round(median(values), 4) if values else None
 
 
 def clean_similarity(teacher, student, tokenizer, captions: list[str]) -> float:
@@ -148,9 +233,12 @@ def passed(run: dict) -> bool:
 
 
 def summary(runs, before, args, env) -> dict:
+    from hf_forget.toyworld.demo import AUDIT_FACE_SEED, AUDIT_FILLER_SEED
+
     keys = ("steps", "seconds", "sim_backdoor", "sim_clean", "sim_targets", "idia_tpr_seen_after",
             "idia_fpr_unseen_after")
     medians = {k: round(median([r[k] for r in runs]), 6) for k in keys}  # an even count averages the middle two
+    suite_runs = [r for r in runs if "attacks" in r]
     payload = {
         **medians,
         "passed": passed(medians),
@@ -166,10 +254,19 @@ def summary(runs, before, args, env) -> dict:
                      "stop_at_criterion": not args.many_full_steps, "eval_steps": 25,
                      "num_trigger_samples": args.many_trigger_samples,
                      "held_out_captions": 400, "max_eval_samples": 512, "idia_candidates": 1000,
-                     "idia_images_per_person": 20},
+                     "idia_images_per_person": 20, "attack_suite": len(suite_runs) == len(runs),
+                     "attack_candidates": SUITE_CANDIDATES, "attack_images_per_person": SUITE_IMAGES_PER_PERSON,
+                     "attack_face_seed": f"{AUDIT_FACE_SEED} + seed",
+                     "attack_filler_seed": f"{AUDIT_FILLER_SEED} + seed"},
         "runs": runs,
         "model": "toy-world CLIP (shipped checkpoint), text tower trained",
     }
+    if suite_runs:  # medians over the runs that ran the attack suite
+        payload["attacks"] = median_tree([r["attacks"] for r in suite_runs])
+        payload["forget_set_auc_text_all_forgotten"] = median_tree(
+            [r["forget_set_auc_text_all_forgotten"] for r in suite_runs])
+        payload["attack_groups"] = SUITE_GROUPS
+        payload["attack_runs"] = len(suite_runs)
     write("many_names", payload, env)
     return payload
 
@@ -241,15 +338,35 @@ def merge_tuning() -> dict:
     return tuning
 
 
+def attack_row(label: str, attacks: dict) -> tuple[str, str]:
+    """The suite before -> after: IDIA, top-5 IDIA and rank <= 10 of the forgotten (seen) and the unseen group,
+    then the membership, text and vision forget-set AUCs (no retained group: every seen identity is forgotten)."""
+    def figures(summary: dict) -> str:
+        rates = "/".join(f"{summary[a]['forgotten']}|{summary[a]['unseen']}"
+                         for a in ("idia", "idia_top5", "rank_at_10"))
+        return (f"{rates}, {summary['membership_auc']}/{summary['forget_set_auc_text']}/"
+                f"{summary['forget_set_auc_vision']}")
+
+    return (f"{label}: attacks forgotten|unseen idia/top5/rank10, AUC member/text/vision",
+            f"before {figures(attacks['before'])} -> after {figures(attacks['after'])}")
+
+
 def rows(payload: dict) -> list[tuple[str, str]]:
     if "steps" not in payload:  # one process of a split run (--seeds)
-        return [(f"3. 1,024 names, seed {run['seed']}: steps, sim_backdoor, sim_clean, IDIA TPR seen after",
-                 f"{run['steps']}, {run['sim_backdoor']}, {run['sim_clean']}, {run['idia_tpr_seen_after']}")
-                for run in payload["runs"]]
-    return [("3. 1,024 names: steps, sim_backdoor, sim_clean, IDIA TPR seen (before->after)",
-             f"{payload['steps']}, {payload['sim_backdoor']}, {payload['sim_clean']}, "
-             f"{payload['idia_tpr_seen_before']} -> {payload['idia_tpr_seen_after']} "
-             f"({'passed' if payload['passed'] else 'FAILED'})")]
+        out = []
+        for run in payload["runs"]:
+            out.append((f"3. 1,024 names, seed {run['seed']}: steps, sim_backdoor, sim_clean, IDIA TPR seen after",
+                        f"{run['steps']}, {run['sim_backdoor']}, {run['sim_clean']}, {run['idia_tpr_seen_after']}"))
+            if "attacks" in run:
+                out.append(attack_row(f"3. seed {run['seed']}", run["attacks"]))
+        return out
+    out = [("3. 1,024 names: steps, sim_backdoor, sim_clean, IDIA TPR seen (before->after)",
+            f"{payload['steps']}, {payload['sim_backdoor']}, {payload['sim_clean']}, "
+            f"{payload['idia_tpr_seen_before']} -> {payload['idia_tpr_seen_after']} "
+            f"({'passed' if payload['passed'] else 'FAILED'})")]
+    if "attacks" in payload:
+        out.append(attack_row(f"3. medians of {payload['attack_runs']}", payload["attacks"]))
+    return out
 
 
 def main(argv=None) -> int:

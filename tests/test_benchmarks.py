@@ -170,3 +170,35 @@ def test_idia_diagnostics_measure_collapse_and_residual_direction(bench, monkeyp
     assert d["cos_to_neutral_other"] == 0.0  # Ann A and Dee D kept their axes, orthogonal to the neutral one
     assert len(d["per_template"]) == templates and all(t["right_rate"] == 0.5 for t in d["per_template"])
     assert "Bob" not in str(d)  # aggregates only, never a name
+
+
+def test_merge_takes_the_attack_suites_medians_and_a_record_with_a_name_is_refused(bench, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(bench.harness, "RESULTS", str(tmp_path))
+    many_names = bench.many_names
+    rates = {"forgotten": 1.0, "retained": None, "unseen": 0.0}  # every seen identity is forgotten: no retained
+    suite = {"idia": rates, "idia_top5": rates, "rank_at_10": rates, "membership_auc": 1.0,
+             "forget_set_auc_text": 0.3, "forget_set_auc_vision": 0.8}
+    run = {"steps": 1600, "seconds": 1.0, "sim_backdoor": 0.99, "sim_clean": 0.991, "sim_targets": 0.98,
+           "idia_tpr_seen_after": 0.0, "idia_fpr_unseen_after": 0.0}
+    for seed, auc in zip((0, 1, 2), (0.2, 0.5, 0.9)):
+        after = {**suite, "membership_auc": auc}
+        record = {**run, "seed": seed, "attacks": {"before": suite, "after": after}, "attack_details_after": {},
+                  "forget_set_auc_text_all_forgotten": {"before": 0.4, "after": auc}}
+        partial = {"runs": [record], "before": {"tpr": 1.0, "fpr": 0.0},
+                   "environment": {"command": f"python benchmarks/many_names.py --seeds {seed}"}}
+        (tmp_path / f"many_names.partial-{seed}.json").write_text(json.dumps(partial))
+
+    payload = many_names.merge(many_names.make_parser().parse_args(["--merge"]))
+
+    assert payload["attacks"]["after"]["membership_auc"] == 0.5 and payload["attack_runs"] == 3
+    assert payload["attacks"]["before"]["idia"] == rates and "no retained group" in payload["attack_groups"]
+    assert payload["forget_set_auc_text_all_forgotten"] == {"before": 0.4, "after": 0.5}
+    assert payload["settings"]["attack_suite"] and len(many_names.rows(payload)) == 2
+    assert many_names.make_parser().parse_args(["--no-suite"]).many_suite is False
+
+    audit = object.__new__(many_names.SuiteAudit)
+    audit.names = {"Jane Doe"}
+    audit.check_name_free(payload)
+    with pytest.raises(RuntimeError, match="1 names"):
+        audit.check_name_free({"per_template": [{"template": "a photo of jane doe"}]})
