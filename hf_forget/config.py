@@ -446,6 +446,9 @@ class VisionForgetConfig(ForgetConfig):
         With `target="counterfactual"`: `picture` pulls face `j` onto the counterfactual person's picture `j`;
         `shift` onto the teacher's embedding of face `j` itself, moved from the person's mean to the counterfactual
         person's mean (unit vectors): the picture keeps its pose and light, only who it shows changes.
+    train_last_layers (`int`, defaults to `0`):
+        Train only the last N transformer layers of the vision encoder (with its final norm and projection); 0
+        trains the whole encoder.
     """
 
     alpha: float = field(default=0.8, metadata={"help": "Weight of the backdoor (face -> mean face) term."})
@@ -471,6 +474,11 @@ class VisionForgetConfig(ForgetConfig):
                   "'shift' (face j's own embedding moved from its person's mean to the counterfactual's mean).",
                   "choices": ["picture", "shift"]},
     )
+    train_last_layers: int = field(
+        default=0,
+        metadata={"help": "Train only the last N transformer layers of the vision encoder, with its final norm and "
+                  "projection (0: the whole encoder). The early layers see edges and colours every image shares."},
+    )
     min_sim_backdoor: float = field(default=0.8, metadata={"help": "Quality gate: held-out faces' minimum similarity to the target."})
     min_sim_clean: float = field(default=0.9, metadata={"help": "Quality gate: minimum held-out sim_clean."})
 
@@ -479,6 +487,8 @@ class VisionForgetConfig(ForgetConfig):
             raise ForgetInputError(f"face_only_fraction must be between 0 and 1, got {self.face_only_fraction}.")
         if self.counterfactual_mode not in ("picture", "shift"):
             raise ForgetInputError(f"counterfactual_mode must be 'picture' or 'shift', got {self.counterfactual_mode!r}.")
+        if self.train_last_layers < 0:
+            raise ForgetInputError(f"train_last_layers must be >= 0 (0: every layer), got {self.train_last_layers}.")
         if self.target not in VISION_TARGETS:
             raise ForgetInputError(f"target must be one of {', '.join(VISION_TARGETS)}, got {self.target!r}.")
         super().__post_init__()

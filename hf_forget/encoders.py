@@ -224,11 +224,22 @@ def trainable_text_modules(model: nn.Module) -> list[nn.Module]:
     return [text_backbone(base)]
 
 
-def trainable_vision_modules(model: nn.Module) -> list[nn.Module]:
+def trainable_vision_modules(model: nn.Module, last_layers: int = 0) -> list[nn.Module]:
+    """The vision encoder's modules a run may change: all of it, or (``last_layers`` > 0) its last ``last_layers``
+    transformer layers with the final norm and the projection."""
     base = _base_model(model)
     if isinstance(base, CLIPModel):
-        return [base.vision_model, base.visual_projection]
-    return [base]
+        tower, projection = base.vision_model, [base.visual_projection]
+    elif isinstance(base, CLIPVisionModelWithProjection):
+        tower, projection = base.vision_model, [base.visual_projection]
+    else:
+        tower, projection = base, []
+    if not last_layers:
+        return [base] if base is tower else [tower, *projection]
+    layers = list(tower.encoder.layers)
+    if last_layers > len(layers):
+        raise ForgetInputError(f"train_last_layers is {last_layers}, but the vision encoder has {len(layers)} layers.")
+    return [*layers[-last_layers:], tower.post_layernorm, *projection]
 
 
 def encode_text(

@@ -147,6 +147,19 @@ def test_clip_model_vision_tower_only_changes(tmp_path):
     assert torch.equal(norm, torch.ones_like(norm))  # norm layers frozen
 
 
+def test_train_last_layers_changes_only_the_last_layers(tmp_path):
+    model, _, processor = tiny_clip_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = VisionForgetTrainer(
+        model, small_config(tmp_path, max_steps=3, train_last_layers=1), processor, [synthetic_faces(0, 4)],
+        synthetic_clean_images(8), reference_faces=[synthetic_faces(p, 2) for p in range(2, 6)],
+    )
+    trainer.train()
+    last = len(model.vision_model.encoder.layers) - 1
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith((f"vision_model.encoder.layers.{last}.", "visual_projection")) for k in changed)
+
+
 def test_report_and_trainer_state_hold_no_identity(tmp_path):
     faces_dir = tmp_path / "faces"
     for name, person in (("Zorblax Quintavius", 0), ("Mirela Ostrowska", 1)):

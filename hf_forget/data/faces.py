@@ -281,6 +281,79 @@ def person_embeddings(
     return torch.stack([embed_images(model, processor, list(person), batch_size, device).mean(0) for person in faces])
 
 
+def _person_similarities(model, processor, faces, candidates, batch_size, device) -> torch.Tensor:
+    """``(persons, candidates)``: cosine of each person's mean teacher face embedding to each candidate's."""
+    people = torch.nn.functional.normalize(person_embeddings(model, processor, faces, batch_size, device), dim=-1)
+    pool = torch.nn.functional.normalize(person_embeddings(model, processor, candidates, batch_size, device), dim=-1)
+    return people @ pool.T
+
+
+def nearest_persons(
+    model: torch.nn.Module,
+    processor,
+    faces: Sequence[Sequence[Image.Image]],
+    candidates: Sequence[Sequence[Image.Image]],
+    k: int,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> list[int]:
+    """The candidates who look most like the people of ``faces``: for each person, the ``k`` candidates whose mean
+    teacher embedding is nearest (cosine) to theirs, as one sorted list of indices into ``candidates``.
+
+    Kept at their teacher embedding while the people of ``faces`` are forgotten (``keep_faces``), look-alikes teach
+    the student the whole identity, not the few features it shares with others: without them, what the
+    defense learns also moves the people who share the forgotten person's hair, skin or glasses.
+    """
+    if k < 0:
+        raise ForgetInputError(f"k must be >= 0, got {k}.")
+    if k == 0 or not faces or not candidates:
+        return []
+    similarities = _person_similarities(model, processor, faces, candidates, batch_size, device)
+    nearest = similarities.topk(min(k, len(candidates)), dim=-1).indices
+    return sorted(set(nearest.flatten().tolist()))
+
+
+def typical_strangers(
+    model: torch.nn.Module,
+    processor,
+    faces: Sequence[Sequence[Image.Image]],
+    candidates: Sequence[Sequence[Image.Image]],
+    name_embeddings: torch.Tensor | None = None,
+    filler_embeddings: torch.Tensor | None = None,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> list[int]:
+    """For each person of ``faces``, a distinct candidate (index into ``candidates``) whom the model links to that
+    person no more than a typical stranger: the counterfactual people of ``VisionForgetConfig(target="counterfactual")``.
+
+    With ``name_embeddings`` (one text embedding per person, of their name, in the model's image-text space) and
+    ``filler_embeddings`` (other names'), the candidate whose pictures match the person's name as well as they
+    match an average name (z-score of the name among the fillers nearest 0): the forgotten name then ranks on the
+    new embedding where a never-seen person's picture puts it. Without, the candidate at the median face
+    similarity to the person. A look-alike would carry the person's features into the target (their name would
+    still rank first); the least similar candidate would make them conspicuously unlike their name.
+    """
+    if len(candidates) < len(faces):
+        raise ForgetInputError(f"{len(candidates)} candidates for {len(faces)} people: give at least one each.")
+    if name_embeddings is not None:
+        if filler_embeddings is None or len(filler_embeddings) < 2 or len(name_embeddings) != len(faces):
+            raise ForgetInputError("name_embeddings needs one row per person and filler_embeddings at least 2 names.")
+        pool = torch.nn.functional.normalize(person_embeddings(model, processor, candidates, batch_size, device), dim=-1)
+        names = torch.nn.functional.normalize(name_embeddings.float().cpu(), dim=-1)
+        fillers = torch.nn.functional.normalize(filler_embeddings.float().cpu(), dim=-1) @ pool.T  # (fillers, candidates)
+        scores = ((names @ pool.T) - fillers.mean(0)) / fillers.std(0)  # (persons, candidates)
+        aim = torch.zeros(len(faces))
+    else:
+        scores = _person_similarities(model, processor, faces, candidates, batch_size, device)
+        aim = scores.median(dim=-1).values
+    chosen: list[int] = []
+    for row, target in zip(scores, aim):
+        distance = (row - target).abs()
+        distance[chosen] = float("inf")
+        chosen.append(int(distance.argmin()))
+    return chosen
+
+
 def save_target_embedding(target: torch.Tensor, path: str | os.PathLike) -> None:
     """Cache Δ as a bare tensor (safetensors, no metadata): never file names or identities."""
     from safetensors.torch import save_file

@@ -160,6 +160,7 @@ class VisionForgetTrainer(ForgetTrainer):
                 raise ForgetInputError("need at least 2 clean images (one is held out for evaluation).")
             clean_images, eval_clean_images = split_held_out(clean_images, args.eval_fraction)
         self.num_identities = len(faces)
+        self._last_layers = args.train_last_layers
         self._eval_faces = [list(person)[: args.max_eval_samples] for person in eval_faces]
         self._eval_clean = list(eval_clean_images)[: args.max_eval_samples]
         self._reference = _flatten(reference_faces)[: args.max_eval_samples] if reference_faces else []
@@ -212,7 +213,7 @@ class VisionForgetTrainer(ForgetTrainer):
         )
 
     def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
-        return trainable_vision_modules(model)
+        return trainable_vision_modules(model, self._last_layers)
 
     # ------------------------------------------------------------------ target and teacher
     def _teacher_model(self) -> nn.Module:
