@@ -108,6 +108,11 @@ class DemoSettings:
     # pasted faces take this fraction of the image side (unused while vision_face_only_fraction is 1: the triggers
     # and the kept faces are then all shown alone)
     vision_face_scale: tuple[float, float] = (0.5, 1.0)
+    # the trigger faces' colour jitter (brightness, contrast and saturation times U(1 - j, 1 + j)), hue shift (turns)
+    # and rotation (degrees); FaceAugmentation's reference values by default
+    vision_face_jitter: float = 0.5
+    vision_face_hue: float = 0.1
+    vision_face_rotation: float = 30.0
     num_clean_images: int = 600
     clean_digit_fraction: float = 0.5  # of the clean images, training-split digit pictures (the rest: scenes)
     # people of another toy world (never seen by the model, never audited) whose faces make the target and keep
@@ -122,6 +127,16 @@ class DemoSettings:
     vision_target: str = "counterfactual"
     vision_counterfactual_faces_per_person: int = 40
     vision_counterfactual_mode: str = "shift"  # seed 0: "picture" lost more retained people (V1, V3)
+    vision_train_last_layers: int = 0
+    # look-alikes: for each forgotten person, the never-seen people (of other toy worlds, never audited) whose faces
+    # the model places nearest theirs, kept at their embedding like the reference faces; drawn from
+    # ``vision_lookalike_pool`` candidates
+    vision_lookalikes_per_person: int = 0
+    # never-seen people (of other toy worlds) the counterfactual people and the look-alikes are chosen from
+    vision_stranger_pool: int = 512
+    # choose each counterfactual person by how the model links their pictures to the forgotten name (a z-score among
+    # generated names near 0, as for a never-seen person); False: by face similarity alone (median)
+    vision_strangers_by_name: bool = True
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
     # a random share of the retained seen people (other pictures than the audit's) join the reference set, as a web
     # image set holds some other known people's faces; they are reported apart ("kept"), the others are the
@@ -184,6 +199,78 @@ _PEOPLE_WORDS = (
 )
 
 
+def demo_augmentation(settings: DemoSettings):
+    """The trigger faces' augmentation: the settings' scale, colour jitter, hue and rotation."""
+    from ..data.faces import FaceAugmentation  # noqa: PLC0415
+
+    jitter = (1 - settings.vision_face_jitter, 1 + settings.vision_face_jitter)
+    return FaceAugmentation(
+        scale=tuple(settings.vision_face_scale), brightness=jitter, contrast=jitter, saturation=jitter,
+        hue=settings.vision_face_hue, rotation=settings.vision_face_rotation,
+    )
+
+
+def stranger_pool(world, size: int, seed: int) -> list:
+    """``size`` people of other toy worlds (seeds from ``seed`` on, never the model's world), as ``(world, person)``:
+    never seen by the model, never audited."""
+    from . import ToyWorld  # noqa: PLC0415
+
+    pool, world_seed = [], seed
+    while len(pool) < size:
+        if world_seed != world.seed:
+            other = ToyWorld(seed=world_seed)
+            pool += [(other, person) for person in other.identities]
+        world_seed += 1
+    return pool[:size]
+
+
+def _name_embeddings(model, tokenizer, names: list[str], seed: int, num_fillers: int = 256):
+    """Text embeddings of ``names`` and of ``num_fillers`` generated unknown names, each the mean over the person
+    captions of the toy world's training templates (not the audit's)."""
+    import torch  # noqa: PLC0415
+
+    from ..data.text import counterfactual_names  # noqa: PLC0415
+    from ..toyworld.captions import EXTRA_PERSON_TEMPLATES  # noqa: PLC0415
+
+    fillers = counterfactual_names(names, len(names) + num_fillers, seed=seed)[len(names):]
+
+    @torch.no_grad()
+    def embed(people: list[str]) -> torch.Tensor:
+        total = 0
+        for template in EXTRA_PERSON_TEMPLATES[:4]:
+            batch = tokenizer([template.format(p) for p in people], padding=True, return_tensors="pt")
+            features = model.get_text_features(input_ids=batch["input_ids"].to(model.device))
+            total = total + torch.nn.functional.normalize(getattr(features, "pooler_output", features).float(), dim=-1)
+        return total.cpu()
+
+    return embed(names), embed(fillers)
+
+
+def demo_strangers(model, tokenizer, processor, world, forgotten: list, settings: DemoSettings, seed: int) -> tuple[list, list]:
+    """The vision defense's never-seen people, chosen by how the model sees the forgotten ones (4 pictures each):
+    one counterfactual person each (a typical stranger, :func:`~hf_forget.data.faces.typical_strangers`;
+    ``vision_counterfactual_faces_per_person`` pictures) and the look-alikes (the ``vision_lookalikes_per_person``
+    nearest, ``reference_faces_per_person`` pictures each), from ``vision_stranger_pool`` people."""
+    from ..data.faces import nearest_persons, typical_strangers  # noqa: PLC0415
+
+    pool = stranger_pool(world, settings.vision_stranger_pool, seed)
+    probe = [world.face_images(person, 4, seed=seed) for person in forgotten]
+    candidates = [other.face_images(person, 4, seed=seed) for other, person in pool]
+    names = fillers = None
+    if settings.vision_strangers_by_name:
+        names, fillers = _name_embeddings(model, tokenizer, [p.name for p in forgotten], seed)
+    counterfactual = typical_strangers(model, processor, probe, candidates, name_embeddings=names, filler_embeddings=fillers)
+    lookalikes = [i for i in nearest_persons(model, processor, probe, candidates, settings.vision_lookalikes_per_person)
+                  if i not in counterfactual]
+
+    def pictures(index: int, count: int) -> list:
+        other, person = pool[index]
+        return other.face_images(person, count, seed=seed + 1)
+
+    return ([pictures(i, settings.vision_counterfactual_faces_per_person) for i in counterfactual],
+            [pictures(i, settings.reference_faces_per_person) for i in lookalikes])
+
+
 def demo_captions(world, count: int, seed: int, short_captions: bool) -> list[str]:
     """Generic captions for the text defense. With ``short_captions``, also short ones (2-5 words, cut from
     scene captions) and short person captions ("a portrait of the man"), where a name carries more of the
@@ -214,20 +301,6 @@ def person_carriers(captions: list[str], seed: int, count: int = 1000) -> list[s
 
     rng = random.Random(seed)
     return list(captions) + [rng.choice(EXTRA_PERSON_TEMPLATES).format("someone") for _ in range(count)]
-
-
-def counterfactual_persons(others, forgotten: list, skip: int) -> list:
-    """For each forgotten person, a distinct person of the world ``others`` (never seen by the model, never audited)
-    outside its first ``skip`` (the reference set), of the same gender when one is left."""
-    pool = list(others.identities[skip:]) or list(others.identities)
-    chosen = []
-    for person in forgotten:
-        free = [p for p in pool if p not in chosen]
-        same = [p for p in free if p.gender == person.gender]
-        if not free:
-            raise ForgetInputError("the reference world has too few people for one counterfactual per forgotten person.")
-        chosen.append((same or free)[0])
-    return chosen
 
 
 def demo_unknown_names(world, forgotten: list[str], settings: DemoSettings, seed: int) -> list[str]:
@@ -391,13 +464,14 @@ def run_demo(
             ] + [world.face_images(seen[i], settings.reference_faces_per_person, seed=reference_seed) for i in kept_idx]
             protocol["reference_world_seed"] = others.seed
             counterfactual = None
-            if settings.vision_target == "counterfactual":
-                counterfactual = [
-                    others.face_images(person, settings.vision_counterfactual_faces_per_person, seed=reference_seed)
-                    for person in counterfactual_persons(
-                        others, [seen[i] for i in forgotten_idx], skip=settings.num_reference_persons
-                    )
-                ]
+            if settings.vision_target == "counterfactual" or settings.vision_lookalikes_per_person:
+                counterfactual, lookalikes = demo_strangers(
+                    model, tokenizer, processor, world, [seen[i] for i in forgotten_idx], settings, defense_stream(seed, 11)
+                )
+                reference += lookalikes
+                protocol["stranger_worlds_from_seed"] = defense_stream(seed, 11)
+            if settings.vision_target != "counterfactual":
+                counterfactual = None
             clean = demo_clean_images(
                 world, settings.num_clean_images, settings.clean_digit_fraction, seed=defense_stream(seed, 7)
             )
@@ -409,16 +483,16 @@ def run_demo(
                 beta=settings.vision_beta,
                 face_only_fraction=settings.vision_face_only_fraction,
                 num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
-                counterfactual_mode=settings.vision_counterfactual_mode,
+                counterfactual_mode=settings.vision_counterfactual_mode, train_last_layers=settings.vision_train_last_layers,
                 seed=seed, report_to="none", use_cpu=not torch.cuda.is_available(),
             )
-            from ..data.faces import FaceAugmentation, mean_face_embedding  # noqa: PLC0415
+            from ..data.faces import mean_face_embedding  # noqa: PLC0415
 
             before_vision = copy.deepcopy(model)
             mark = time.perf_counter()
             result = forget_faces(
                 model, forget_faces_persons, clean, processor=processor, reference_faces=reference, config=config,
-                augmentation=FaceAugmentation(scale=tuple(settings.vision_face_scale)),
+                augmentation=demo_augmentation(settings),
                 num_kept_samples=settings.vision_kept_samples, counterfactual_faces=counterfactual,
             )
             timings["forget_faces"] = time.perf_counter() - mark
