@@ -278,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if r.get("status") == "ok":
                 done.add(run_key(r["seed"], r["modality"], r["recipe"], r.get("settings"), r.get("note")))
-    # the recipes in the order given; within a recipe the longest runs first (text runs fill the gaps at the end)
-    queue = [(seed, m, r) for r in recipes for m in sorted(modalities, key=lambda m: -COST[m]) for seed in seeds
+    # the longest modality first (text runs fill the gaps at the end); within it, seed by seed, every recipe of a
+    # seed together: a run cut short by a budget leaves whole seeds compared, not one recipe's seeds only
+    queue = [(seed, m, r) for m in sorted(modalities, key=lambda m: -COST[m]) for seed in seeds for r in recipes
              if run_key(seed, m, r, args.settings, args.note) not in done]
     environment = {} if args.summarise_only else preflight()
     if args.summarise_only:
