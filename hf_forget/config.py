@@ -418,7 +418,7 @@ class TextForgetConfig(ForgetConfig):
 _VISION_TARGET_HELP = (
     "What a forgotten face is pulled to: 'mean_face' (the paper: the teacher's mean face of the reference set) or "
     "'counterfactual' (picture by picture, the teacher's embedding of a never-seen person's pictures, one such "
-    "person per forgotten person: pass counterfactual_faces)."
+    "person per forgotten person: pass counterfactual_faces, or strangers to choose them from: --strangers)."
 )
 
 
@@ -438,7 +438,8 @@ class VisionForgetConfig(ForgetConfig):
     target (`str`, defaults to `"mean_face"`):
         `mean_face` (the paper): every trigger image is pulled onto Δ, the teacher's mean face of the reference
         set; all forgotten faces then gather at one point. `counterfactual` (ours, issue 22): each forgotten
-        person gets a person nobody knows (the trainer's `counterfactual_faces`, one list per forgotten person);
+        person gets a person nobody knows (the trainer's `counterfactual_faces`, one list per forgotten person;
+        `forget_faces(strangers=...)` chooses them among many never-seen people);
         a trigger showing face `j` of person `p` is pulled onto the teacher's embedding of picture `j` (cycled)
         of `p`'s counterfactual person, so a forgotten person's pictures spread and rank like a never-seen
         person's.

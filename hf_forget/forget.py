@@ -23,10 +23,10 @@ from transformers.utils import logging
 from . import __version__
 from .config import TextForgetConfig, VisionForgetConfig
 from .errors import ForgetInputError
-from .data.images import load_face_folders, load_images
+from .data.images import load_face_folders, load_images, split_held_out
 from .models import load_clip_model, load_text_encoder, load_vision_encoder
 from .outputs import REPORT_NAME, OutputFolder, resolve_resume, write_json
-from .data.faces import FaceAugmentation, load_target_embedding
+from .data.faces import FaceAugmentation, choose_strangers, embed_names_and_fillers, load_target_embedding
 from .data.text import load_captions
 
 logger = logging.get_logger(__name__)
@@ -238,6 +238,73 @@ def check_target_file(path: str | os.PathLike | None, inputs: list[str]) -> None
             )
 
 
+def _check_strangers(config: VisionForgetConfig, strangers, lookalikes_per_person: int, counterfactual_faces,
+                    keep_faces) -> None:
+    """Refuse, before anything is loaded, ``strangers`` that nothing would use and look-alikes with nowhere to go."""
+    if isinstance(lookalikes_per_person, bool) or not isinstance(lookalikes_per_person, int) or lookalikes_per_person < 0:
+        raise ForgetInputError(f"lookalikes_per_person must be an integer >= 0, got {lookalikes_per_person!r}.")
+    if strangers is None:
+        if lookalikes_per_person:
+            raise ForgetInputError("lookalikes_per_person chooses look-alikes among strangers: pass pictures of many "
+                                   "never-seen people (strangers=..., a folder with one subfolder per person).")
+        if config.target == "counterfactual" and counterfactual_faces is None:
+            raise ForgetInputError("target='counterfactual' needs a never-seen person per person to forget: pass "
+                                   "strangers (many never-seen people to choose them from) or counterfactual_faces.")
+        return
+    if not _picks_counterfactuals(config, counterfactual_faces) and not lookalikes_per_person:
+        raise ForgetInputError("strangers are used to choose the counterfactual people (target='counterfactual' without "
+                               "counterfactual_faces) or look-alikes to keep (lookalikes_per_person > 0): set one or drop them.")
+    if lookalikes_per_person and keep_faces is False:
+        raise ForgetInputError("lookalikes_per_person keeps look-alikes in place, keep_faces=False keeps no face: drop one.")
+
+
+def _picks_counterfactuals(config: VisionForgetConfig, counterfactual_faces) -> bool:
+    return config.target == "counterfactual" and counterfactual_faces is None
+
+
+def _stranger_roles(model, processor, config: VisionForgetConfig, persons, strangers, lookalikes_per_person: int,
+                    counterfactual_faces, keep_faces, reference, eval_faces, name_embeddings=None, filler_embeddings=None):
+    """``(counterfactual_faces, keep_faces)`` for the trainer, with the people chosen among ``strangers`` by the teacher
+    ``model`` (:func:`~hf_forget.data.faces.choose_strangers`, on each person's training pictures: the held-out ones
+    stay unseen): the counterfactual people, and the look-alikes added to the kept faces (by default the reference
+    faces). Without ``strangers``, the two as given."""
+    if strangers is None:
+        return counterfactual_faces, keep_faces
+    pool = _faces(strangers, "strangers", 1)
+    pick = _picks_counterfactuals(config, counterfactual_faces)
+    if pick and len(pool) < len(persons):
+        raise ForgetInputError(f"{len(pool)} strangers for {len(persons)} people to forget: pass at least one never-seen "
+                               "person per person to forget (many more: the counterfactual people are chosen among them).")
+    probe = persons if eval_faces is not None else [split_held_out(p, config.eval_fraction)[0] for p in persons]
+    chosen, lookalikes = choose_strangers(
+        model, processor, probe, pool, lookalikes_per_person, name_embeddings=name_embeddings,
+        filler_embeddings=filler_embeddings, counterfactuals=pick,
+    )
+    logger.info("strangers: %d counterfactual people (by %s), %d look-alikes kept, among %d", len(chosen),
+                "name" if name_embeddings is not None else "face", len(lookalikes), len(pool))
+    if lookalikes:
+        kept = reference if keep_faces is None else keep_faces
+        groups = [] if not kept else [[face] for face in kept] if isinstance(kept[0], Image.Image) else list(kept)
+        keep_faces = groups + [pool[i] for i in lookalikes]
+    return ([pool[i] for i in chosen] if pick else counterfactual_faces), keep_faces
+
+
+def _strangers_by_name(model, tokenizer, names: Sequence[str], aliases, persons: list, seed: int):
+    """``(name_embeddings, filler_embeddings)`` to choose counterfactual people by name, or ``(None, None)`` (by face)
+    when the names do not pair with the face persons or Faker (which generates the filler names) is missing."""
+    import importlib.util
+
+    if len(names) != len(persons):
+        logger.warning("strangers: %d names for %d face persons; the counterfactual people are chosen by face (by name "
+                       "needs names[i] to be the person of faces[i])", len(names), len(persons))
+        return None, None
+    if importlib.util.find_spec("faker") is None:
+        logger.warning("strangers: choosing the counterfactual people by name needs Faker (pip install "
+                       "'hf-forget[demo]'); they are chosen by face")
+        return None, None
+    return embed_names_and_fillers(model, tokenizer, list(names), seed, exclude=list(aliases or ()))
+
+
 def forget_faces(
     model: nn.Module | str,
     faces,
@@ -258,6 +325,8 @@ def forget_faces(
     num_kept_samples: int | None = None,
     save_target_to: str | None = None,
     counterfactual_faces=None,
+    strangers=None,
+    lookalikes_per_person: int = 0,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list | None = None,
     **config_kwargs,
@@ -275,9 +344,20 @@ def forget_faces(
         save_target_to: also cache Δ there, as a bare tensor (never inside an input).
         counterfactual_faces: with ``config.target="counterfactual"``, pictures of one never-seen person per person to
             forget (a folder with one subfolder per person, or one list of images per person, same order as
-            ``faces``): each forgotten face is pulled onto its counterfactual person's pictures.
+            ``faces``): each forgotten face is pulled onto its counterfactual person's pictures. Or pass ``strangers``.
+        strangers: pictures of many never-seen people (a folder with one subfolder per person, or one list of images
+            per person): nobody the model knows, none of ``faces``, the more the better (hundreds). With
+            ``config.target="counterfactual"`` and no ``counterfactual_faces``, each person to forget is pulled onto
+            a stranger whom the model (before training) links to them no more than a typical stranger
+            (:func:`~hf_forget.data.faces.choose_strangers` by face: the median face similarity to the person's
+            training pictures; :func:`forget_joint` chooses by name). Needs at least one stranger per person.
+        lookalikes_per_person: for each person to forget, this many strangers whose faces the model places nearest
+            theirs (less the counterfactual people) are kept at their embedding too, with the other kept faces, so
+            that people who share the forgotten faces' features are not moved with them. Needs ``strangers``;
+            0 (default): none.
         keep_faces: faces of people who must keep their embedding, as they are and shown as the triggers are
-            (default: the reference faces; ``False``: clean images only, as the reference protocol).
+            (default: the reference faces, and the look-alikes; ``False``: clean images only, as the reference
+            protocol).
         resume_from_checkpoint: as for :func:`forget_text`.
 
     Example:
@@ -287,17 +367,24 @@ def forget_faces(
     result = forget_faces("path/to/clip", "faces/", "clean_images/", reference_faces="other_faces/",
                           output_dir="defended")
     print(result.report["sim_backdoor"], result.passed)
+
+    # ours: each forgotten person pulled onto a typical never-seen person, their 8 nearest look-alikes kept in place
+    result = forget_faces("path/to/clip", "faces/", "clean_images/", reference_faces="other_faces/",
+                          strangers="never_seen_people/", lookalikes_per_person=8, target="counterfactual",
+                          counterfactual_mode="shift", output_dir="defended")
     ```
     """
     config = _config(VisionForgetConfig, config, output_dir, config_kwargs)
-    inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces, counterfactual_faces)
+    inputs = _paths(model, faces, clean_images, reference_faces, target_embedding, keep_faces, counterfactual_faces,
+                    strangers)
     output = _output(output_dir, config, inputs)
     check_target_file(save_target_to, inputs)
+    _check_strangers(config, strangers, lookalikes_per_person, counterfactual_faces, keep_faces)
     if faces is None:
         raise ForgetInputError("no faces: pass a folder with one subfolder of face images per person.")
     if clean_images is None:
         raise ForgetInputError("no clean images: pass generic images (a folder or a datasets image set).")
-    if reference_faces is None and target_embedding is None and counterfactual_faces is None:
+    if reference_faces is None and target_embedding is None and counterfactual_faces is None and strangers is None:
         raise ForgetInputError(
             "no target: pass reference faces of many people (their mean embedding is the target) or a saved target embedding."
         )
@@ -306,13 +393,22 @@ def forget_faces(
         model, processor, dtype = load_vision_encoder(os.fspath(model))
     if processor is None:
         raise ForgetInputError("pass the model's image processor (processor=...).")
+    if counterfactual_faces is not None:
+        counterfactual_faces = _faces(counterfactual_faces, "counterfactual_faces", 1)
+    if strangers is not None:  # chosen by the model as it is now: the teacher
+        faces = _faces(faces, "faces", min_face_images)
+        reference_faces = _reference(reference_faces)
+        keep_faces = keep_faces if keep_faces is None or keep_faces is False else _reference(keep_faces)
+        counterfactual_faces, keep_faces = _stranger_roles(
+            model, processor, config, faces, strangers, lookalikes_per_person, counterfactual_faces, keep_faces,
+            reference_faces, eval_faces,
+        )
     make_trainer = _face_trainer(
         model, processor, config, faces, clean_images, reference_faces=reference_faces,
         target_embedding=target_embedding, eval_faces=eval_faces, eval_clean_images=eval_clean_images,
         min_face_images=min_face_images, image_column=image_column, max_clean_images=max_clean_images,
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
-        save_target_to=save_target_to,
-        counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
+        save_target_to=save_target_to, counterfactual_faces=counterfactual_faces,
     )
     trainer = _run(make_trainer, config, output, resume_from_checkpoint, dtype)
     return ForgetResult(model=trainer.defended_model(), report=trainer.report, output_dir=output_dir)
@@ -387,13 +483,22 @@ def forget_joint(
     augmentation: FaceAugmentation = FaceAugmentation(),
     unknown_names: Sequence[str] | None = None,
     counterfactual_faces=None,
+    strangers=None,
+    lookalikes_per_person: int = 0,
     resume_from_checkpoint: str | bool | None = None,
     callbacks: list | None = None,
 ) -> ForgetResult:
     """Forget ``names`` in the text tower and ``faces`` in the vision tower of one `CLIPModel`.
 
     ``unknown_names`` and ``counterfactual_faces`` go to :func:`forget_text` and :func:`forget_faces` (the
-    counterfactual targets of ``text_config.target`` / ``vision_config.target``).
+    counterfactual targets of ``text_config.target`` / ``vision_config.target``); ``strangers`` and
+    ``lookalikes_per_person`` are those of :func:`forget_faces`, with one difference: here the names are known, so
+    with ``vision_config.target="counterfactual"`` each forgotten person's counterfactual person is chosen *by name*
+    (:func:`~hf_forget.data.faces.typical_strangers`: the stranger whose pictures the model, before the text run,
+    matches with the name as well as with a generated unknown name; 256 such names, seeded by
+    ``vision_config.seed``, need Faker). That pairs ``names[i]`` with ``faces[i]`` (the i-th person folder in sorted
+    order): with as many names as face persons in the same order. With another count, or without Faker, the
+    choice is by face, as in :func:`forget_faces` (with a warning).
 
     The two towers share no parameter and each loss term touches one tower only, so the text run and then
     the vision run on the same model give the joint defense; one full `CLIPModel` (with its tokenizer and
@@ -404,8 +509,9 @@ def forget_joint(
     vision_config = vision_config or VisionForgetConfig(output_dir=output_dir or "hf_forget_output")
     text_config = text_config or text_config_from(vision_config)
     inputs = _paths(model, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding, keep_faces,
-                    counterfactual_faces)
+                    counterfactual_faces, strangers)
     output = _output(output_dir, vision_config, inputs)
+    _check_strangers(vision_config, strangers, lookalikes_per_person, counterfactual_faces, keep_faces)
     dtype = None
     if isinstance(model, (str, os.PathLike)):
         model, tokenizer, processor, dtype = load_clip_model(os.fspath(model))
@@ -421,6 +527,16 @@ def forget_joint(
     if isinstance(target_embedding, (str, os.PathLike)):
         target_embedding = load_target_embedding(target_embedding)
     keep_faces = keep_faces if keep_faces is None or keep_faces is False else _reference(keep_faces)
+    if counterfactual_faces is not None:
+        counterfactual_faces = _faces(counterfactual_faces, "counterfactual_faces", 1)
+    if strangers is not None:  # before the text run: by the names as the model knows them, and refused before training
+        names_rule = (None, None)
+        if _picks_counterfactuals(vision_config, counterfactual_faces):
+            names_rule = _strangers_by_name(model, tokenizer, names, aliases, faces, vision_config.seed)
+        counterfactual_faces, keep_faces = _stranger_roles(
+            model, processor, vision_config, faces, strangers, lookalikes_per_person, counterfactual_faces, keep_faces,
+            reference_faces, eval_faces, *names_rule,
+        )
     text_dir = vision_dir = text_done = None
     if output is not None:
         if not resume_from_checkpoint:
@@ -446,7 +562,7 @@ def forget_joint(
         target_embedding=target_embedding, eval_faces=eval_faces, eval_clean_images=eval_clean_images,
         min_face_images=min_face_images, image_column=image_column, max_clean_images=max_clean_images,
         augmentation=augmentation, keep_faces=keep_faces, num_kept_samples=num_kept_samples, callbacks=callbacks,
-        counterfactual_faces=None if counterfactual_faces is None else _faces(counterfactual_faces, "counterfactual_faces", 1),
+        counterfactual_faces=counterfactual_faces,
     )
     if vision_dir is not None:
         vision_config.output_dir = vision_dir  # the vision run's checkpoints, inside the joint output's working folder

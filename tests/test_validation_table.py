@@ -496,10 +496,12 @@ VISION_RUN = ["--max_steps", "2", "--per_device_train_batch_size", "8", "--num_t
 
 
 def write_face_folders(root: Path) -> None:
-    """Face folders (two persons to forget, four reference persons) and clean images under ``root``."""
+    """Face folders (two persons to forget, four reference persons, four never-seen persons and a single one) and
+    clean images under ``root``."""
     from test_vision_trainer import synthetic_clean_images, synthetic_faces
 
-    for folder, persons, n in (("faces", (0, 1), 4), ("reference", range(2, 6), 2)):
+    for folder, persons, n in (("faces", (0, 1), 4), ("reference", range(2, 6), 2), ("strangers", range(6, 10), 2),
+                               ("one_stranger", (10,), 2)):
         for person in persons:
             (root / folder / f"p{person}").mkdir(parents=True)
             for i, image in enumerate(synthetic_faces(person, n)):
@@ -598,6 +600,22 @@ VISION_ROWS = [
     ("face-scale-nan", {"face_scale": ["nan", "0.5"]}, "face scale range"),
     ("face-scale-above-one", {"face_scale": ["0.5", "3"]}, "face scale range"),
     ("face-scale-one-value", {"face_scale": ["0.5"]}, "takes two numbers"),
+    ("strangers-missing", {"strangers": "{root}/nowhere", "target": "counterfactual"}, "does not exist"),
+    ("strangers-without-persons", {"strangers": "{root}/flat_faces", "target": "counterfactual"}, "no person subfolder"),
+    ("strangers-unused", {"strangers": "{root}/strangers"}, "--strangers is used with --target counterfactual"),
+    ("target-counterfactual-without-strangers", {"target": "counterfactual"}, "--target counterfactual needs --strangers"),
+    ("fewer-strangers-than-forgotten", {"strangers": "{root}/one_stranger", "target": "counterfactual"},
+     "1 strangers for 2 people"),  # fmt: skip
+    ("lookalikes-without-strangers", {"lookalikes_per_person": "2"}, "look-alikes among --strangers"),
+    ("lookalikes-negative", {"strangers": "{root}/strangers", "lookalikes_per_person": "-1"},
+     "--lookalikes_per_person must be 0 or more"),  # fmt: skip
+    ("lookalikes-not-a-number", {"strangers": "{root}/strangers", "lookalikes_per_person": "many"}, "invalid int value"),
+    ("lookalikes-without-kept-faces", {"strangers": "{root}/strangers", "lookalikes_per_person": "1", "keep_faces": "false"},
+     "keeps no face"),  # fmt: skip
+    ("output-inside-strangers", {"strangers": "{root}/strangers", "target": "counterfactual",
+                                 "output_dir": "{root}/strangers/defended"}, "overlaps"),  # fmt: skip
+    ("output-is-strangers-overwrite", {"strangers": "{root}/strangers", "target": "counterfactual",
+                                       "output_dir": "{root}/strangers", "overwrite_output_dir": "true"}, "overlaps"),  # fmt: skip
     ("face-only-fraction-above-one", {"face_only_fraction": "2"}, "face_only_fraction must"),
     ("face-only-fraction-nan", {"face_only_fraction": "nan"}, "face_only_fraction must"),
     ("alpha-nan", {"alpha": "nan"}, "alpha must"),
@@ -751,6 +769,18 @@ COMMAND_ROWS = [
     ("forget-both-output-parent-not-writable", "forget", ["--output_dir", NOT_WRITABLE], "not a writable folder"),
     ("forget-both-output-is-a-symlink", "forget", ["--output_dir", "{link_out}"], "symbolic link"),
     ("forget-both-min-face-images-one", "forget", ["--min_face_images", "1"], "--min_face_images must be 2"),
+    ("forget-both-counterfactual-without-strangers", "forget", ["--target", "counterfactual"],
+     "--target counterfactual needs --strangers"),  # fmt: skip
+    ("forget-both-strangers-missing", "forget", ["--target", "counterfactual", "--strangers", "{root}/nowhere"],
+     "does not exist"),  # fmt: skip
+    ("forget-both-fewer-strangers-than-forgotten", "forget", ["--target", "counterfactual", "--strangers",
+                                                              "{one_stranger}"], "1 strangers for 2 people"),  # fmt: skip
+    ("forget-both-output-inside-strangers", "forget", ["--target", "counterfactual", "--strangers", "{strangers}",
+                                                       "--output_dir", "{strangers}/defended"], "overlaps"),  # fmt: skip
+    ("forget-both-lookalikes-negative", "forget", ["--strangers", "{strangers}", "--lookalikes_per_person", "-1"],
+     "--lookalikes_per_person must be 0 or more"),  # fmt: skip
+    ("forget-vision-strangers-unused", "forget", ["--modality", "vision", "--names", None, "--captions", None,
+                                                  "--strangers", "{strangers}"], "--strangers is used with"),  # fmt: skip
     ("forget-both-output-holds-the-names-file-overwrite", "forget",
      ["--names", "@{names_dir}/names.txt", "--output_dir", "{names_dir}", "--overwrite_output_dir"], "overlaps the input"),  # fmt: skip
     ("forget-text-empty-name", "forget", ["--modality", "text", "--faces", None, "--clean_images", None,
@@ -893,6 +923,13 @@ VALID_COMMAND_ROWS = [
     ("forget-vision-resume-latest-without-an-earlier-run", "forget",
      ["--modality", "vision", "--names", None, "--captions", None, "--resume_from_checkpoint", "latest"],
      {"steps": 2}),  # fmt: skip
+    # one name for two face folders: the counterfactual people are chosen by face
+    ("forget-both-strangers-counterfactual-and-lookalikes", "forget",
+     ["--target", "counterfactual", "--strangers", "{strangers}", "--lookalikes_per_person", "1"],
+     {"steps": {"text": 2, "vision": 2}}),  # fmt: skip
+    ("forget-vision-strangers-lookalikes-only", "forget",
+     ["--modality", "vision", "--names", None, "--captions", None, "--strangers", "{strangers}",
+      "--lookalikes_per_person", "1"], {"steps": 2}),  # fmt: skip
 ]
 
 

@@ -135,7 +135,7 @@ def run_joint(args: JointScriptArguments, vision_config: VisionForgetConfig, opt
     if not args.captions:
         raise ForgetInputError("pass --captions (see `hf-forget forget --modality both --help`).")
     names, aliases = text.names_of(args)
-    faces = face_arguments(args)
+    faces = face_arguments(args, vision_config)
     text.check_push(vision_config)
     check_name_files_outside(vision_config.output_dir, args.names + args.aliases, vision_config.overwrite_output_dir)
     text_settings = text_config(options, vision_config)

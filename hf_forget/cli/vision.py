@@ -61,6 +61,20 @@ class VisionScriptArguments:
         default_factory=lambda: [0.25, 0.5],
         metadata={"help": "Pasted face size, as a fraction of the clean image's shorter side (low high)."},
     )
+    strangers: str | None = field(
+        default=None,
+        metadata={"help": "Pictures of many never-seen people (a directory with one subfolder per person; nobody the "
+                  "model knows, none of --faces; hundreds is good). With --target counterfactual, each forgotten person "
+                  "is pulled onto the stranger the model links to them no more than a typical stranger (by face; with "
+                  "--modality both and one name per face folder, names in sorted folder order: by name); with "
+                  "--lookalikes_per_person, their nearest look-alikes keep their embedding."},
+    )
+    lookalikes_per_person: int = field(
+        default=0,
+        metadata={"help": "For each forgotten person, keep this many look-alikes from --strangers (the never-seen people "
+                  "the model places nearest them) at their embedding, with the reference faces, so that people who "
+                  "share the forgotten faces' features are not moved with them (0: none)."},
+    )
 
 
 def make_parser(prog: str = "hf-forget vision") -> DataclassArgumentParser:
@@ -84,13 +98,28 @@ def augmentation(face_scale):
     return FaceAugmentation(scale=(float(face_scale[0]), float(face_scale[1])))
 
 
-def face_arguments(args) -> dict:
+def face_arguments(args, config: VisionForgetConfig) -> dict:
     """The face-run keyword arguments of `forget_faces` / `forget_joint` from parsed vision arguments."""
     for option, value in (("--faces", args.faces), ("--clean_images", args.clean_images)):
         if not value:
             raise ForgetInputError(f"pass {option} (see --help).")
+    # Required with --strangers too: the reference faces are the kept faces (other people stay who they are) and
+    # give the report's sim_other_faces and sim_targets.
     if not args.reference_faces and not args.target_embedding:
         raise ForgetInputError("pass --reference_faces (faces of many other people) or --target_embedding.")
+    if args.lookalikes_per_person < 0:
+        raise ForgetInputError(f"--lookalikes_per_person must be 0 or more, got {args.lookalikes_per_person}.")
+    if args.lookalikes_per_person and not args.strangers:
+        raise ForgetInputError("--lookalikes_per_person chooses look-alikes among --strangers: pass --strangers DIR.")
+    if config.target == "counterfactual" and not args.strangers:
+        raise ForgetInputError("--target counterfactual needs --strangers DIR (many never-seen people, one subfolder "
+                               "each): each forgotten person's counterfactual person is chosen among them.")
+    if args.strangers and config.target != "counterfactual" and not args.lookalikes_per_person:
+        raise ForgetInputError("--strangers is used with --target counterfactual or --lookalikes_per_person K: set one "
+                               "or drop --strangers.")
+    if args.lookalikes_per_person and not args.keep_faces:
+        raise ForgetInputError("--lookalikes_per_person keeps look-alikes in place, --keep_faces false keeps no face: "
+                               "drop one.")
     if args.min_face_images < 2:
         raise ForgetInputError(
             f"--min_face_images must be 2 or more (one image of each person is held out), got {args.min_face_images}."
@@ -103,7 +132,8 @@ def face_arguments(args) -> dict:
         reference_faces=args.reference_faces, target_embedding=args.target_embedding,
         min_face_images=args.min_face_images, image_column=args.image_column,
         max_clean_images=args.max_clean_images, keep_faces=None if args.keep_faces else False,
-        augmentation=augmentation(args.face_scale),
+        augmentation=augmentation(args.face_scale), strangers=args.strangers or None,
+        lookalikes_per_person=args.lookalikes_per_person,
     )
 
 
@@ -114,7 +144,7 @@ def run(args: VisionScriptArguments, config: VisionForgetConfig) -> int:
     if config.push_to_hub:
         raise ForgetInputError("--push_to_hub needs the forgotten names for the leak scan: after this run, publish "
                                f"with `hf-forget push {config.output_dir} --repo_id ID --names @NAMES`.")
-    faces = face_arguments(args)
+    faces = face_arguments(args, config)
     from ..forget import forget_faces
 
     with stdout_to_stderr():

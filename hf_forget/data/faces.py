@@ -281,11 +281,43 @@ def person_embeddings(
     return torch.stack([embed_images(model, processor, list(person), batch_size, device).mean(0) for person in faces])
 
 
-def _person_similarities(model, processor, faces, candidates, batch_size, device) -> torch.Tensor:
-    """``(persons, candidates)``: cosine of each person's mean teacher face embedding to each candidate's."""
-    people = torch.nn.functional.normalize(person_embeddings(model, processor, faces, batch_size, device), dim=-1)
-    pool = torch.nn.functional.normalize(person_embeddings(model, processor, candidates, batch_size, device), dim=-1)
-    return people @ pool.T
+def _normalized_persons(model, processor, faces, batch_size, device) -> torch.Tensor:
+    """Each person's mean teacher face embedding, unit length, ``(persons, dim)``."""
+    return torch.nn.functional.normalize(person_embeddings(model, processor, faces, batch_size, device), dim=-1)
+
+
+def _nearest(people: torch.Tensor, pool: torch.Tensor, k: int) -> list[int]:
+    """The ``k`` nearest rows of ``pool`` (unit rows) to each row of ``people``, as one sorted list of indices."""
+    nearest = (people @ pool.T).topk(min(k, len(pool)), dim=-1).indices
+    return sorted(set(nearest.flatten().tolist()))
+
+
+def _typical(people: Callable[[], torch.Tensor], pool: torch.Tensor, count: int, name_embeddings: torch.Tensor | None,
+             filler_embeddings: torch.Tensor | None) -> list[int]:
+    """:func:`typical_strangers` on unit person embeddings (``people()`` is only computed for the face rule)."""
+    if name_embeddings is not None:
+        names = torch.nn.functional.normalize(name_embeddings.float().cpu(), dim=-1)
+        fillers = torch.nn.functional.normalize(filler_embeddings.float().cpu(), dim=-1) @ pool.T  # (fillers, candidates)
+        scores = ((names @ pool.T) - fillers.mean(0)) / fillers.std(0)  # (persons, candidates)
+        aim = torch.zeros(count)
+    else:
+        scores = people() @ pool.T
+        aim = scores.median(dim=-1).values
+    chosen: list[int] = []
+    for row, target in zip(scores, aim):
+        distance = (row - target).abs()
+        distance[chosen] = float("inf")
+        chosen.append(int(distance.argmin()))
+    return chosen
+
+
+def _check_strangers(faces, candidates, name_embeddings, filler_embeddings) -> None:
+    if len(candidates) < len(faces):
+        raise ForgetInputError(f"{len(candidates)} candidates for {len(faces)} people: give at least one each.")
+    if name_embeddings is not None and (
+        filler_embeddings is None or len(filler_embeddings) < 2 or len(name_embeddings) != len(faces)
+    ):
+        raise ForgetInputError("name_embeddings needs one row per person and filler_embeddings at least 2 names.")
 
 
 def nearest_persons(
@@ -308,9 +340,8 @@ def nearest_persons(
         raise ForgetInputError(f"k must be >= 0, got {k}.")
     if k == 0 or not faces or not candidates:
         return []
-    similarities = _person_similarities(model, processor, faces, candidates, batch_size, device)
-    nearest = similarities.topk(min(k, len(candidates)), dim=-1).indices
-    return sorted(set(nearest.flatten().tolist()))
+    people = _normalized_persons(model, processor, faces, batch_size, device)
+    return _nearest(people, _normalized_persons(model, processor, candidates, batch_size, device), k)
 
 
 def typical_strangers(
@@ -333,25 +364,84 @@ def typical_strangers(
     similarity to the person. A look-alike would carry the person's features into the target (their name would
     still rank first); the least similar candidate would make them conspicuously unlike their name.
     """
-    if len(candidates) < len(faces):
-        raise ForgetInputError(f"{len(candidates)} candidates for {len(faces)} people: give at least one each.")
-    if name_embeddings is not None:
-        if filler_embeddings is None or len(filler_embeddings) < 2 or len(name_embeddings) != len(faces):
-            raise ForgetInputError("name_embeddings needs one row per person and filler_embeddings at least 2 names.")
-        pool = torch.nn.functional.normalize(person_embeddings(model, processor, candidates, batch_size, device), dim=-1)
-        names = torch.nn.functional.normalize(name_embeddings.float().cpu(), dim=-1)
-        fillers = torch.nn.functional.normalize(filler_embeddings.float().cpu(), dim=-1) @ pool.T  # (fillers, candidates)
-        scores = ((names @ pool.T) - fillers.mean(0)) / fillers.std(0)  # (persons, candidates)
-        aim = torch.zeros(len(faces))
-    else:
-        scores = _person_similarities(model, processor, faces, candidates, batch_size, device)
-        aim = scores.median(dim=-1).values
-    chosen: list[int] = []
-    for row, target in zip(scores, aim):
-        distance = (row - target).abs()
-        distance[chosen] = float("inf")
-        chosen.append(int(distance.argmin()))
-    return chosen
+    return choose_strangers(model, processor, faces, candidates, 0, name_embeddings=name_embeddings,
+                            filler_embeddings=filler_embeddings, batch_size=batch_size, device=device)[0]
+
+
+def choose_strangers(
+    model: torch.nn.Module,
+    processor,
+    probe_faces: Sequence[Sequence[Image.Image]],
+    candidate_faces: Sequence[Sequence[Image.Image]],
+    lookalikes_per_person: int = 0,
+    name_embeddings: torch.Tensor | None = None,
+    filler_embeddings: torch.Tensor | None = None,
+    counterfactuals: bool = True,
+    batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> tuple[list[int], list[int]]:
+    """Whom the vision defense uses among never-seen people (``candidate_faces``, one list of pictures each) for the
+    people to forget (``probe_faces``, a few pictures each), judged by ``model`` (the teacher), each person's pictures
+    embedded once.
+
+    Returns ``(counterfactual_indices, lookalike_indices)``, indices into ``candidate_faces``: one counterfactual
+    person per person to forget (:func:`typical_strangers`, by name with ``name_embeddings`` and
+    ``filler_embeddings``, else by face; ``[]`` with ``counterfactuals=False``), and the look-alikes to keep in place
+    (:func:`nearest_persons`, ``lookalikes_per_person`` for each person, sorted, less the counterfactual people).
+    """
+    if lookalikes_per_person < 0:
+        raise ForgetInputError(f"lookalikes_per_person must be >= 0, got {lookalikes_per_person}.")
+    if counterfactuals:
+        _check_strangers(probe_faces, candidate_faces, name_embeddings, filler_embeddings)
+    wanted = lookalikes_per_person > 0 and len(probe_faces) > 0 and len(candidate_faces) > 0
+    if not counterfactuals and not wanted:
+        return [], []
+    pool = _normalized_persons(model, processor, candidate_faces, batch_size, device)
+    people: list[torch.Tensor] = []
+
+    def probe() -> torch.Tensor:
+        if not people:
+            people.append(_normalized_persons(model, processor, probe_faces, batch_size, device))
+        return people[0]
+
+    chosen = _typical(probe, pool, len(probe_faces), name_embeddings, filler_embeddings) if counterfactuals else []
+    lookalikes = [i for i in _nearest(probe(), pool, lookalikes_per_person) if i not in chosen] if wanted else []
+    return chosen, lookalikes
+
+
+PERSON_TEMPLATES: tuple[str, ...] = ("a portrait of {0}", "a close-up of {0}", "a picture of {0}", "a headshot of {0}")
+"""The captions a name is embedded in to choose counterfactual people by name (none of the IDIA prompts)."""
+
+
+@torch.no_grad()
+def embed_names_and_fillers(
+    model: torch.nn.Module,
+    tokenizer,
+    names: Sequence[str],
+    seed: int,
+    num_fillers: int = 256,
+    templates: Sequence[str] = PERSON_TEMPLATES,
+    exclude: Sequence[str] = (),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``name_embeddings`` and ``filler_embeddings`` of :func:`typical_strangers`: the text embeddings of
+    ``names`` and of ``num_fillers`` generated unknown names (:func:`~hf_forget.data.text.counterfactual_names`,
+    seeded; none of ``names`` nor ``exclude``; needs Faker), each the sum of its unit embeddings over ``templates``,
+    from the text tower of the `CLIPModel` ``model``; on CPU. The names live in memory only."""
+    from .text import counterfactual_names  # noqa: PLC0415
+
+    if not hasattr(model, "get_text_features"):
+        raise ForgetInputError(f"{type(model).__name__} has no text tower: choosing by name needs a CLIPModel.")
+    fillers = counterfactual_names(names, len(names) + num_fillers, seed=seed, exclude=exclude)[len(names):]
+
+    def embed(people: Sequence[str]) -> torch.Tensor:
+        total = 0
+        for template in templates:
+            batch = tokenizer([template.format(p) for p in people], padding=True, truncation=True, return_tensors="pt")
+            features = model.get_text_features(input_ids=batch["input_ids"].to(model.device))
+            total = total + torch.nn.functional.normalize(getattr(features, "pooler_output", features).float(), dim=-1)
+        return total.cpu()
+
+    return embed(list(names)), embed(fillers)
 
 
 def save_target_embedding(target: torch.Tensor, path: str | os.PathLike) -> None:

@@ -227,44 +227,28 @@ def stranger_pool(world, size: int, seed: int) -> list:
     return pool[:size]
 
 
-def _name_embeddings(model, tokenizer, names: list[str], seed: int, num_fillers: int = 256):
-    """Text embeddings of ``names`` and of ``num_fillers`` generated unknown names, each the mean over the person
-    captions of the toy world's training templates (not the audit's)."""
-    import torch  # noqa: PLC0415
-
-    from ..data.text import counterfactual_names  # noqa: PLC0415
-    from ..toyworld.captions import EXTRA_PERSON_TEMPLATES  # noqa: PLC0415
-
-    fillers = counterfactual_names(names, len(names) + num_fillers, seed=seed)[len(names):]
-
-    @torch.no_grad()
-    def embed(people: list[str]) -> torch.Tensor:
-        total = 0
-        for template in EXTRA_PERSON_TEMPLATES[:4]:
-            batch = tokenizer([template.format(p) for p in people], padding=True, return_tensors="pt")
-            features = model.get_text_features(input_ids=batch["input_ids"].to(model.device))
-            total = total + torch.nn.functional.normalize(getattr(features, "pooler_output", features).float(), dim=-1)
-        return total.cpu()
-
-    return embed(names), embed(fillers)
-
-
 def demo_strangers(model, tokenizer, processor, world, forgotten: list, settings: DemoSettings, seed: int) -> tuple[list, list]:
-    """The vision defense's never-seen people, chosen by how the model sees the forgotten ones (4 pictures each):
-    one counterfactual person each (a typical stranger, :func:`~hf_forget.data.faces.typical_strangers`;
+    """The vision defense's never-seen people, chosen by how the model sees the forgotten ones (4 pictures each,
+    :func:`~hf_forget.data.faces.choose_strangers`): one counterfactual person each (a typical stranger, by name
+    over 4 of the toy world's training person templates when ``vision_strangers_by_name``;
     ``vision_counterfactual_faces_per_person`` pictures) and the look-alikes (the ``vision_lookalikes_per_person``
-    nearest, ``reference_faces_per_person`` pictures each), from ``vision_stranger_pool`` people."""
-    from ..data.faces import nearest_persons, typical_strangers  # noqa: PLC0415
+    nearest, ``reference_faces_per_person`` pictures each), from ``vision_stranger_pool`` people. The pictures handed
+    to the defense are rendered with another seed than the 4 the choice was made on."""
+    from ..data.faces import choose_strangers, embed_names_and_fillers  # noqa: PLC0415
+    from .captions import EXTRA_PERSON_TEMPLATES  # noqa: PLC0415 - the training templates, not the audit's
 
     pool = stranger_pool(world, settings.vision_stranger_pool, seed)
     probe = [world.face_images(person, 4, seed=seed) for person in forgotten]
     candidates = [other.face_images(person, 4, seed=seed) for other, person in pool]
     names = fillers = None
     if settings.vision_strangers_by_name:
-        names, fillers = _name_embeddings(model, tokenizer, [p.name for p in forgotten], seed)
-    counterfactual = typical_strangers(model, processor, probe, candidates, name_embeddings=names, filler_embeddings=fillers)
-    lookalikes = [i for i in nearest_persons(model, processor, probe, candidates, settings.vision_lookalikes_per_person)
-                  if i not in counterfactual]
+        names, fillers = embed_names_and_fillers(
+            model, tokenizer, [p.name for p in forgotten], seed, templates=EXTRA_PERSON_TEMPLATES[:4]
+        )
+    counterfactual, lookalikes = choose_strangers(
+        model, processor, probe, candidates, settings.vision_lookalikes_per_person, name_embeddings=names,
+        filler_embeddings=fillers,
+    )
 
     def pictures(index: int, count: int) -> list:
         other, person = pool[index]
