@@ -227,11 +227,11 @@ def test_demo_forgets_eight_identities_and_keeps_utility(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("modality", ["vision", "both"])
 def test_demo_forgets_eight_faces_and_keeps_utility(tmp_path, capsys, modality):
-    """The vision demo under the issue-22 protocol (about 3-4 minutes each on 2 CPU cores). Retained people are
-    out of sample now (their pictures never entered the defense): at seed 0 the recipe tuned in-sample leaves
-    1 of 8 forgotten people recognised (vision), loses 2 of the 12 out-of-sample retained people (and 2 of the
-    12 kept ones), zero-shot top-1 down 5 points (benchmarks/results/attacks_baseline.jsonl); the bounds below
-    are that baseline's, not the goal."""
+    """The face demo under the issue-22 protocol (about 3 minutes each on 2 CPU cores; retained people are out of
+    sample: their pictures never entered the defense). Regression bounds with a margin over what the tuning runs
+    of this recipe read at seed 0 (benchmarks/results/defense_tuning.jsonl: no forgotten person ranked in the
+    top 10, membership AUC about 0.6-0.75, 1 of 12 retained people lost, zero-shot down 1.7 points); the goal
+    is issue 22's acceptance, measured on the evaluation seeds (docs/results.md)."""
     from hf_forget.cli import main
 
     output = tmp_path / modality
@@ -244,6 +244,8 @@ def test_demo_forgets_eight_faces_and_keeps_utility(tmp_path, capsys, modality):
     assert before["retained_tpr"] - after["retained_tpr"] <= 0.2
     # at most 6 points (18 of the 300 digit pictures); the accuracies are float32 fractions, hence the epsilon
     assert report["zero_shot"]["before"]["top1"] - report["zero_shot"]["after"]["top1"] <= 0.06 + 1e-6
+    attacks = report["attacks"]["after"]
+    assert attacks["rank_at_10"]["forgotten"] <= 0.25 and attacks["membership_auc"] <= 0.85
     check_demo_output(output, report, capsys.readouterr().out)
 
 
