@@ -8,23 +8,14 @@ from transformers import CLIPModel, CLIPVisionModel
 
 from hf_forget.cli import main
 from hf_forget.testing import tiny_clip_model, tiny_clip_vision_model
-from test_vision_cli import FAST
-from test_vision_trainer import synthetic_clean_images, synthetic_faces
+from test_vision_cli import FAST, write_face_folders
 
 
 @pytest.fixture
 def inputs(tmp_path):
     """faces/, reference/ and strangers/ (one subfolder per person, named like a person) and clean/."""
-    for folder, persons, n in (("faces", (0, 1), 5), ("reference", range(2, 6), 2), ("strangers", range(10, 20), 3)):
-        for person in persons:
-            directory = tmp_path / folder / f"Stranger Name {person}"
-            directory.mkdir(parents=True)
-            for i, image in enumerate(synthetic_faces(person, n)):
-                image.save(directory / f"{i}.png")
-    (tmp_path / "clean").mkdir()
-    for i, image in enumerate(synthetic_clean_images(12)):
-        image.save(tmp_path / "clean" / f"{i}.jpg")
-    return tmp_path
+    groups = (("faces", (0, 1), 5), ("reference", range(2, 6), 2), ("strangers", range(10, 20), 3))
+    return write_face_folders(tmp_path, groups, label="Stranger Name")
 
 
 def _face_options(inputs, out) -> list[str]:

@@ -18,19 +18,25 @@ FAST = ["--max_steps", "4", "--per_device_train_batch_size", "8", "--num_trigger
         "--min_sim_clean", "0"]
 
 
-@pytest.fixture
-def face_inputs(tmp_path):
-    """faces/<person>/..., clean/..., reference/<person>/... folders of synthetic images."""
-    for folder, persons, n in (("faces", (0, 1), 5), ("reference", range(2, 8), 2)):
+def write_face_folders(root, groups, label: str = "Person Name"):
+    """``root/<folder>/<label> <person>/<i>.png`` for each ``(folder, persons, pictures)`` of ``groups`` (synthetic
+    faces), and 12 synthetic generic images in ``root/clean/``."""
+    for folder, persons, n in groups:
         for person in persons:
-            directory = tmp_path / folder / f"Person Name {person}"
+            directory = root / folder / f"{label} {person}"
             directory.mkdir(parents=True)
             for i, image in enumerate(synthetic_faces(person, n)):
                 image.save(directory / f"{i}.png")
-    (tmp_path / "clean").mkdir()
+    (root / "clean").mkdir()
     for i, image in enumerate(synthetic_clean_images(12)):
-        image.save(tmp_path / "clean" / f"{i}.jpg")
-    return tmp_path
+        image.save(root / "clean" / f"{i}.jpg")
+    return root
+
+
+@pytest.fixture
+def face_inputs(tmp_path):
+    """faces/<person>/..., clean/..., reference/<person>/... folders of synthetic images."""
+    return write_face_folders(tmp_path, (("faces", (0, 1), 5), ("reference", range(2, 8), 2)))
 
 
 @pytest.fixture
