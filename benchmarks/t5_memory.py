@@ -31,7 +31,6 @@ import os
 import platform
 import resource
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -40,22 +39,6 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SEQUENCE_LENGTH = 256  # StableDiffusion3Pipeline's max_sequence_length
 MODES = ("full", "lora", "fsdp")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def t5_tokenizer():
-    """An offline T5 tokenizer whose pieces are single characters (the model's 32,128-row table is larger)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-    from transformers import T5TokenizerFast
-
-    chars = sorted(set(string.printable) - set(string.whitespace))
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
-    vocab += [(c, -2.0) for c in chars] + [("▁" + c, -2.5) for c in chars]
-    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(tokenizer_object=tokenizer, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-                           extra_ids=0, model_max_length=512)  # fmt: skip
 
 
 def t5_encoder():
@@ -84,6 +67,7 @@ def child(mode: str, steps: int, batch: int) -> dict:
 
     from hf_forget import TextForgetConfig
     from hf_forget.pipelines.roles import EncoderRole, adapt_encoder, release_encoder
+    from hf_forget.testing import t5_char_tokenizer
     from hf_forget.trainers.text import TextForgetTrainer
 
     logging.set_verbosity_error()
@@ -91,7 +75,7 @@ def child(mode: str, steps: int, batch: int) -> dict:
     if mode == "fsdp" and not cuda:
         sys.path.insert(0, os.path.join(ROOT, "tests"))
         import fsdp_on_cpu  # noqa: F401  (lets Accelerate shard on CPU processes)
-    model, tokenizer = t5_encoder(), t5_tokenizer()
+    model, tokenizer = t5_encoder(), t5_char_tokenizer()
     if cuda and mode != "fsdp":
         model.cuda()
         torch.cuda.reset_peak_memory_stats()

@@ -228,9 +228,7 @@ def trainable_vision_modules(model: nn.Module, last_layers: int = 0) -> list[nn.
     """The vision encoder's modules a run may change: all of it, or (``last_layers`` > 0) its last ``last_layers``
     transformer layers with the final norm and the projection."""
     base = _base_model(model)
-    if isinstance(base, CLIPModel):
-        tower, projection = base.vision_model, [base.visual_projection]
-    elif isinstance(base, CLIPVisionModelWithProjection):
+    if isinstance(base, (CLIPModel, CLIPVisionModelWithProjection)):
         tower, projection = base.vision_model, [base.visual_projection]
     else:
         tower, projection = base, []

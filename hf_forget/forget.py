@@ -26,7 +26,7 @@ from .errors import ForgetInputError
 from .data.images import load_face_folders, load_images, split_held_out
 from .models import load_clip_model, load_text_encoder, load_vision_encoder
 from .outputs import REPORT_NAME, OutputFolder, resolve_resume, write_json
-from .data.faces import FaceAugmentation, choose_strangers, embed_names_and_fillers, load_target_embedding
+from .data.faces import FaceAugmentation, choose_strangers, embed_names_and_fillers, load_target_embedding, person_groups
 from .data.text import load_captions
 
 logger = logging.get_logger(__name__)
@@ -284,8 +284,7 @@ def _stranger_roles(model, processor, config: VisionForgetConfig, persons, stran
                 "name" if name_embeddings is not None else "face", len(lookalikes), len(pool))
     if lookalikes:
         kept = reference if keep_faces is None else keep_faces
-        groups = [] if not kept else [[face] for face in kept] if isinstance(kept[0], Image.Image) else list(kept)
-        keep_faces = groups + [pool[i] for i in lookalikes]
+        keep_faces = person_groups(kept) + [pool[i] for i in lookalikes]
     return ([pool[i] for i in chosen] if pick else counterfactual_faces), keep_faces
 
 

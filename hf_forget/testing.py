@@ -6,8 +6,11 @@ CLIP BPE with no merges, so every Unicode string (accents, apostrophes, CJK, emo
 
 from __future__ import annotations
 
-from tokenizers import pre_tokenizers
+import string
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
+    T5TokenizerFast,
     CLIPConfig,
     CLIPImageProcessorPil,
     CLIPModel,
@@ -30,6 +33,22 @@ def byte_level_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
         for char in alphabet:
             vocab[char + suffix] = len(vocab)
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=model_max_length)
+
+
+def t5_char_tokenizer(model_max_length: int = 512) -> T5TokenizerFast:
+    """An offline T5 tokenizer (Unigram, SentencePiece-style ``▁``) whose pieces are single characters, for T5
+    encoders built from a config (SD3's and FLUX's T5 without the 32,128-row vocabulary).
+
+    "Ada Quenby" and "the person" are both 9 pieces, so a name and the neutral term keep positions aligned."""
+    chars = sorted(set(string.printable) - set(string.whitespace))
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
+    vocab += [(c, -2.0) for c in chars] + [("▁" + c, -2.5) for c in chars]
+    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return T5TokenizerFast(tokenizer_object=tokenizer, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
+                           extra_ids=0, model_max_length=model_max_length)  # fmt: skip
 
 
 def tiny_clip_text_config(tokenizer: CLIPTokenizer, **overrides) -> CLIPTextConfig:

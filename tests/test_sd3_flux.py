@@ -2,7 +2,6 @@
 build theirs) is defended on what the pipeline feeds its denoiser; the folder loads and generates."""
 
 import json
-import string
 
 import pytest
 import torch
@@ -16,33 +15,17 @@ from diffusers import (
     StableDiffusion3Pipeline,
 )
 from huggingface_hub import ModelCard
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import T5Config, T5EncoderModel, T5TokenizerFast, set_seed
+from transformers import T5Config, T5EncoderModel, set_seed
 
 from hf_forget.encoders import encode_text
 from hf_forget.errors import ForgetInputError
 from hf_forget.pipelines import load_pipeline_text_encoders, pipeline_roles
 from hf_forget.pipelines.roles import adapt_encoder, release_encoder
-from hf_forget.testing import byte_level_clip_tokenizer, tiny_clip_text_model
+from hf_forget.testing import byte_level_clip_tokenizer, t5_char_tokenizer, tiny_clip_text_model
 from test_sd_dropin import CLEAN_PROMPTS, NAME_PROMPTS, NAMES, NEUTRAL, TRAINING, _captions, _files, _layout
 
 CONTEXT = 32  # CLIP tokens
 T5_LENGTH = 32  # max_sequence_length of the trained checks: the pipelines' 256 / 512 are all padding here
-
-
-def t5_char_tokenizer(model_max_length: int = 512) -> T5TokenizerFast:
-    """An offline T5 tokenizer (Unigram, SentencePiece-style ``▁``) whose pieces are single characters.
-
-    "Ada Quenby" and "the person" are both 9 pieces, so the name and the neutral term keep positions aligned."""
-    chars = sorted(set(string.printable) - set(string.whitespace))
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)]
-    vocab += [(c, -2.0) for c in chars] + [("▁" + c, -2.5) for c in chars]
-    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2, byte_fallback=False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return T5TokenizerFast(tokenizer_object=tokenizer, eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-                           extra_ids=0, model_max_length=model_max_length)  # fmt: skip
 
 
 def tiny_t5(tokenizer, d_model: int = 64) -> T5EncoderModel:

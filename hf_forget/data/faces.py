@@ -28,7 +28,7 @@ from PIL import Image, ImageEnhance
 from tqdm.auto import tqdm
 from transformers.utils import logging
 
-from ..encoders import check_vision_encoder, encode_images
+from ..encoders import check_vision_encoder, embed_texts, encode_images
 from ..errors import ForgetInputError
 from .images import to_rgb
 
@@ -281,6 +281,13 @@ def person_embeddings(
     return torch.stack([embed_images(model, processor, list(person), batch_size, device).mean(0) for person in faces])
 
 
+def person_groups(faces) -> list[list[Image.Image]]:
+    """Faces as one list per person: a flat list of images is one person per image; empty persons are dropped."""
+    faces = list(faces or [])
+    groups = [[face] for face in faces] if faces and isinstance(faces[0], Image.Image) else faces
+    return [list(group) for group in groups if len(group)]
+
+
 def _normalized_persons(model, processor, faces, batch_size, device) -> torch.Tensor:
     """Each person's mean teacher face embedding, unit length, ``(persons, dim)``."""
     return torch.nn.functional.normalize(person_embeddings(model, processor, faces, batch_size, device), dim=-1)
@@ -292,16 +299,16 @@ def _nearest(people: torch.Tensor, pool: torch.Tensor, k: int) -> list[int]:
     return sorted(set(nearest.flatten().tolist()))
 
 
-def _typical(people: Callable[[], torch.Tensor], pool: torch.Tensor, count: int, name_embeddings: torch.Tensor | None,
+def _typical(people: torch.Tensor | None, pool: torch.Tensor, count: int, name_embeddings: torch.Tensor | None,
              filler_embeddings: torch.Tensor | None) -> list[int]:
-    """:func:`typical_strangers` on unit person embeddings (``people()`` is only computed for the face rule)."""
+    """:func:`typical_strangers` on unit person embeddings (``people`` is only read by the face rule)."""
     if name_embeddings is not None:
         names = torch.nn.functional.normalize(name_embeddings.float().cpu(), dim=-1)
         fillers = torch.nn.functional.normalize(filler_embeddings.float().cpu(), dim=-1) @ pool.T  # (fillers, candidates)
         scores = ((names @ pool.T) - fillers.mean(0)) / fillers.std(0)  # (persons, candidates)
         aim = torch.zeros(count)
     else:
-        scores = people() @ pool.T
+        scores = people @ pool.T
         aim = scores.median(dim=-1).values
     chosen: list[int] = []
     for row, target in zip(scores, aim):
@@ -397,15 +404,10 @@ def choose_strangers(
     if not counterfactuals and not wanted:
         return [], []
     pool = _normalized_persons(model, processor, candidate_faces, batch_size, device)
-    people: list[torch.Tensor] = []
-
-    def probe() -> torch.Tensor:
-        if not people:
-            people.append(_normalized_persons(model, processor, probe_faces, batch_size, device))
-        return people[0]
-
-    chosen = _typical(probe, pool, len(probe_faces), name_embeddings, filler_embeddings) if counterfactuals else []
-    lookalikes = [i for i in _nearest(probe(), pool, lookalikes_per_person) if i not in chosen] if wanted else []
+    by_face = counterfactuals and name_embeddings is None
+    people = _normalized_persons(model, processor, probe_faces, batch_size, device) if wanted or by_face else None
+    chosen = _typical(people, pool, len(probe_faces), name_embeddings, filler_embeddings) if counterfactuals else []
+    lookalikes = [i for i in _nearest(people, pool, lookalikes_per_person) if i not in chosen] if wanted else []
     return chosen, lookalikes
 
 
@@ -434,12 +436,8 @@ def embed_names_and_fillers(
     fillers = counterfactual_names(names, len(names) + num_fillers, seed=seed, exclude=exclude)[len(names):]
 
     def embed(people: Sequence[str]) -> torch.Tensor:
-        total = 0
-        for template in templates:
-            batch = tokenizer([template.format(p) for p in people], padding=True, truncation=True, return_tensors="pt")
-            features = model.get_text_features(input_ids=batch["input_ids"].to(model.device))
-            total = total + torch.nn.functional.normalize(getattr(features, "pooler_output", features).float(), dim=-1)
-        return total.cpu()
+        return sum(torch.nn.functional.normalize(embed_texts(model, tokenizer, [t.format(p) for p in people]), dim=-1)
+                   for t in templates)
 
     return embed(list(names)), embed(fillers)
 

@@ -23,6 +23,7 @@ from ..data.faces import (
     embed_images,
     mean_face_embedding,
     person_embeddings,
+    person_groups,
     preprocess,
 )
 from .base import Embeddings, ForgetTrainer
@@ -194,9 +195,7 @@ class VisionForgetTrainer(ForgetTrainer):
             keep_faces = reference_faces
         kept = None
         if keep_faces is not False and keep_faces is not None and len(keep_faces):
-            keep_faces = list(keep_faces)
-            groups = [[face] for face in keep_faces] if isinstance(keep_faces[0], Image.Image) else keep_faces
-            groups = [g for g in groups if len(g)]
+            groups = person_groups(keep_faces)
             count = num_kept_samples if num_kept_samples is not None else len(clean_images)
             if groups and count > 0:
                 kept = FaceTriggerPool(  # shown as the triggers are: the face alone is then no trigger by itself
