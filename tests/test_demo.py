@@ -116,13 +116,15 @@ def test_the_forgotten_set_is_a_seeded_draw_among_recognised_people():
 def tiny_settings(**overrides):
     from hf_forget.toyworld.demo import DemoSettings
 
-    settings = dict(
-        num_forgotten=4, images_per_person=3, num_candidates=100, zero_shot_per_class=2, text_steps=3,
-        text_milestones=[2], text_pool=32, num_captions=200, text_batch_size=8, vision_steps=2, vision_milestones=[1],
-        vision_batch_size=8, vision_faces_per_person=6, vision_trigger_samples=16, num_clean_images=20,
-        num_reference_persons=4, reference_faces_per_person=2,
-    )
-    return DemoSettings(**{**settings, **overrides})
+    return DemoSettings(**{**TINY, **overrides})
+
+
+TINY = dict(
+    num_forgotten=4, images_per_person=3, num_candidates=100, zero_shot_per_class=2, text_steps=3,
+    text_milestones=[2], text_pool=32, num_captions=200, text_batch_size=8, vision_steps=2, vision_milestones=[1],
+    vision_batch_size=8, vision_faces_per_person=6, vision_trigger_samples=16, num_clean_images=20,
+    num_reference_persons=4, reference_faces_per_person=2,
+)
 
 
 @pytest.mark.parametrize("modality", ["text", "vision"])
@@ -159,6 +161,26 @@ def test_a_tiny_demo_writes_indices_the_attack_suite_and_a_loadable_model_withou
     assert any(not torch.equal(a, b) for (k, a), b in zip(defended.state_dict().items(), original.state_dict().values())
                if k.startswith(changed))
     assert find_leaks(output, world.names) == []  # no name of the world in the report or the model files
+
+
+@pytest.mark.parametrize("recipe, modality, weight", [("ours", "both", 0.5), ("ours", "vision", 1.0), ("paper", "both", 1.0)])
+def test_the_joint_defense_runs_the_face_terms_at_joint_vision_weight(monkeypatch, tmp_path, recipe, modality, weight):
+    """Joint runs (ours) scale the face terms by ``joint_vision_weight``; face-only runs and the paper's recipe don't."""
+    import hf_forget.forget
+    from hf_forget.toyworld.demo import run_demo, settings_for_recipe
+
+    class Captured(Exception):
+        pass
+
+    def capture(model, faces, clean, config=None, **kwargs):
+        raise Captured(config.alpha, config.identity_residual_weight)
+
+    monkeypatch.setattr(hf_forget.forget, "forget_faces", capture)
+    settings = settings_for_recipe(recipe, **TINY)
+    with pytest.raises(Captured) as captured:
+        run_demo(tmp_path / "demo", modality, settings)
+    expected = (settings.vision_alpha * weight, settings.vision_identity_residual_weight * weight)
+    assert captured.value.args == pytest.approx(expected)
 
 
 def test_demo_cli_passes_seeds_and_defaults_the_forget_seed(monkeypatch, tmp_path, capsys):
