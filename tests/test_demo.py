@@ -163,9 +163,10 @@ def test_a_tiny_demo_writes_indices_the_attack_suite_and_a_loadable_model_withou
     assert find_leaks(output, world.names) == []  # no name of the world in the report or the model files
 
 
-@pytest.mark.parametrize("recipe, modality, weight", [("ours", "both", 0.5), ("ours", "vision", 1.0), ("paper", "both", 1.0)])
-def test_the_joint_defense_runs_the_face_terms_at_joint_vision_weight(monkeypatch, tmp_path, recipe, modality, weight):
-    """Joint runs (ours) scale the face terms by ``joint_vision_weight``; face-only runs and the paper's recipe don't."""
+@pytest.mark.parametrize("recipe, modality, joint", [("ours", "both", True), ("ours", "vision", False), ("paper", "both", False)])
+def test_the_joint_defense_runs_the_face_residual_at_its_joint_weight(monkeypatch, tmp_path, recipe, modality, joint):
+    """Joint runs (ours) take ``joint_vision_identity_residual_weight``; face-only runs and the paper's recipe (None)
+    the face defense's weight; alpha is the face defense's in every case."""
     import hf_forget.forget
     from hf_forget.toyworld.demo import run_demo, settings_for_recipe
 
@@ -179,8 +180,9 @@ def test_the_joint_defense_runs_the_face_terms_at_joint_vision_weight(monkeypatc
     settings = settings_for_recipe(recipe, **TINY)
     with pytest.raises(Captured) as captured:
         run_demo(tmp_path / "demo", modality, settings)
-    expected = (settings.vision_alpha * weight, settings.vision_identity_residual_weight * weight)
-    assert captured.value.args == pytest.approx(expected)
+    residual = settings.joint_vision_identity_residual_weight if joint else settings.vision_identity_residual_weight
+    assert captured.value.args == pytest.approx((settings.vision_alpha, residual))
+    assert not joint or residual != settings.vision_identity_residual_weight
 
 
 def test_demo_cli_passes_seeds_and_defaults_the_forget_seed(monkeypatch, tmp_path, capsys):

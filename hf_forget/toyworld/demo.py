@@ -139,10 +139,10 @@ class DemoSettings:
     # generated names near 0, as for a never-seen person); False: by face similarity alone (median)
     vision_strangers_by_name: bool = True
     vision_kept_samples: int | None = None  # kept faces shown as the triggers are (None: as many as clean images)
-    # the joint defense (--modality both): the face terms (alpha, identity residual) at this fraction of the face
-    # defense's. The text tower unlinks the names too, and at full weight the two towers' drifts added up on the
-    # digits (zero-shot) where either alone stayed within the line
-    joint_vision_weight: float = 0.5
+    # the joint defense (--modality both): the face identity-residual weight (None: vision_identity_residual_weight).
+    # The text tower unlinks the names too; at the face defense's 1.5 the two towers' drifts added up on the digits
+    # (zero-shot), and the residual term moved them most
+    joint_vision_identity_residual_weight: float | None = 0.75
     # a random share of the retained seen people (other pictures than the audit's) join the reference set, as a web
     # image set holds some other known people's faces; they are reported apart ("kept"), the others are the
     # out-of-sample retained group
@@ -167,7 +167,7 @@ PAPER_RECIPE = {
     "vision_learning_rate": 1e-4,  # the demo's rate before issue 22
     "vision_train_last_layers": 0,  # the paper trains the whole encoder
     "vision_lookalikes_per_person": 0,
-    "joint_vision_weight": 1.0,
+    "joint_vision_identity_residual_weight": None,
 }
 """What ``--recipe paper`` changes: the paper's neutral target ("a person") and the mean-face target, at the demo's
 toy-world scale (steps, rates and pools as ``ours``)."""
@@ -467,13 +467,14 @@ def run_demo(
             clean = demo_clean_images(
                 world, settings.num_clean_images, settings.clean_digit_fraction, seed=defense_stream(seed, 7)
             )
-            joint = settings.joint_vision_weight if modality == "both" else 1.0
+            residual_weight = settings.vision_identity_residual_weight
+            if modality == "both" and settings.joint_vision_identity_residual_weight is not None:
+                residual_weight = settings.joint_vision_identity_residual_weight
             config = VisionForgetConfig(
                 output_dir=os.path.join(scratch, "vision"), max_steps=settings.vision_steps,
                 per_device_train_batch_size=settings.vision_batch_size,
                 learning_rate=settings.vision_learning_rate, lr_milestones=list(settings.vision_milestones),
-                identity_residual_weight=settings.vision_identity_residual_weight * joint,
-                alpha=settings.vision_alpha * joint,
+                identity_residual_weight=residual_weight, alpha=settings.vision_alpha,
                 beta=settings.vision_beta,
                 face_only_fraction=settings.vision_face_only_fraction,
                 num_trigger_samples=settings.vision_trigger_samples, target=settings.vision_target,
