@@ -9,7 +9,8 @@ with the frozen teacher (:meth:`ForgetTrainer.teacher_embeddings`), and how to e
   before the first step, and looked up by sample index; otherwise a frozen copy (or, with LoRA, the base
   model under a disabled adapter) is run on every batch, as the reference implementation does;
 * the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs; the
-  anchor in a few foreach kernels (:func:`~hf_forget.losses.weight_anchor_foreach`), the terms summed on the
+  anchor over a flat buffer of the trained parameters (:mod:`~hf_forget.trainers.flat`; foreach kernels,
+  :func:`~hf_forget.losses.weight_anchor_foreach`, where the buffer does not apply), the terms summed on the
   device and read at logging steps only, batches copied without blocking: a step that does not log never
   waits for the device;
 * MultiStepLR, early stopping at a held-out criterion, the quality gate, and ``forget_report.json``.
