@@ -125,8 +125,6 @@ def breakdown_run(base, tokenizer, names, captions, eval_captions, args, scratch
                         ("get_batch_samples", "batch")):
         timed(trainer, name, label)
     timed(trainer.accelerator, "backward", "backward")
-    timed(trainer.model, "train", "model.train()")
-    timed(trainer.model, "zero_grad", "zero_grad")
     create_optimizer = trainer.create_optimizer
 
     def create_and_time(*a, **k):
@@ -137,6 +135,11 @@ def breakdown_run(base, tokenizer, names, captions, eval_captions, args, scratch
     trainer.create_optimizer = create_and_time
 
     class Window(TrainerCallback):
+        def on_train_begin(self, args_, state, control, **kwargs):
+            # here, once the trainer has set up the model it calls them on (with its own model.train / zero_grad)
+            timed(trainer.model_wrapped, "train", "model.train()")
+            timed(trainer.model_wrapped, "zero_grad", "zero_grad")
+
         def on_step_end(self, args_, state, control, **kwargs):
             if state.global_step == args.warmup:
                 counting[0], self.started = True, time.thread_time()

@@ -9,6 +9,7 @@ from transformers import TrainerCallback
 from hf_forget import TextForgetConfig, TextForgetTrainer
 from hf_forget.losses import weight_anchor, weight_anchor_foreach
 from hf_forget.testing import tiny_clip_text_model
+from hf_forget.trainers.flat import FlatParameters
 from hf_forget.trainers.text import PoolBatch, TextTriggerCollator, TokenPool
 
 SMALL = dict(per_device_train_batch_size=8, num_trigger_samples=32, max_eval_samples=16, disable_tqdm=True,
@@ -168,3 +169,122 @@ def test_torch_compile_trains_the_student(tmp_path, backend, cache):
     assert any(not torch.equal(p.detach(), before[n]) for n, p in trainer.model.named_parameters() if n in before)
     metrics = trainer.forget_metrics()
     assert 0 < metrics["sim_clean"] <= 1.0 + 1e-6
+
+
+def _moved_flat_parameters(shapes=((4, 3), (5,), (70,), (3, 50), (2, 2, 2))):
+    """Parameters in a flat buffer, moved away from their reference except the second (as at the first step)."""
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
+    flat = FlatParameters(params)
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            if i != 1:
+                p.add_(0.1 * torch.randn_like(p))  # as the optimizer does: in place, in the buffer
+    return params, flat
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.25, 1024.0])  # 0.25: a gradient-accumulation share; 1024: a loss scale
+def test_flat_anchor_has_the_reference_value_and_gradient(scale):
+    params, flat = _moved_flat_parameters()
+    leaves = [p.detach().clone().requires_grad_(True) for p in params]
+    reference = weight_anchor([leaf - r.view(leaf.shape) for leaf, r in
+                               zip(leaves, (flat.reference[s:s + n] for s, n in flat.slices))])
+    (scale * reference).backward()
+    value = flat.anchor()
+    (scale * value).backward()
+    assert torch.allclose(value.detach(), reference.detach(), rtol=1e-6)
+    for p, g, leaf in zip(params, flat.grads, leaves):
+        assert p.grad is g  # the gradient is the parameter's view into the gradient buffer
+        assert torch.allclose(p.grad, leaf.grad, rtol=1e-5, atol=1e-7)
+    assert torch.equal(params[1].grad, torch.zeros(5))
+    assert torch.equal(flat.grad.count_nonzero(), sum(g.count_nonzero() for g in flat.grads))  # padding stays 0
+
+
+def test_flat_anchor_adds_to_the_models_gradient_and_keeps_the_parameters():
+    params, flat = _moved_flat_parameters()
+    before = [p.detach().clone() for p in params]
+    value = flat.anchor()
+    (value + sum((p * p).sum() for p in params)).backward()
+    expected = [2 * b + (b - r.view(b.shape)) / (b - r.view(b.shape)).norm().clamp_min(1e-30) * (i != 1)
+                for i, (b, r) in enumerate(zip(before, (flat.reference[s:s + n] for s, n in flat.slices)))]
+    for p, e in zip(params, expected):
+        assert torch.allclose(p.grad, e, rtol=1e-5, atol=1e-6)
+    assert all(p.data_ptr() == flat.data[s:].data_ptr() for p, (s, _) in zip(params, flat.slices))
+
+
+@pytest.mark.parametrize("max_norm", [0.1, 1e6])  # clipping, and a norm under the bound
+def test_flat_clipping_is_torchs_clip_grad_norm(max_norm):
+    params, flat = _moved_flat_parameters()
+    flat.attach_gradients()
+    with torch.no_grad():
+        for g in flat.grads:
+            g.copy_(torch.randn_like(g))
+    copies = [p.detach().clone().requires_grad_(True) for p in params]
+    for c, p in zip(copies, params):
+        c.grad = p.grad.clone()
+    expected = torch.nn.utils.clip_grad_norm_(copies, max_norm)
+    total = flat.clip_grad_norm_(max_norm)
+    assert torch.allclose(total, expected, rtol=1e-6)
+    for c, p in zip(copies, params):
+        assert torch.allclose(p.grad, c.grad, rtol=1e-6, atol=1e-8)
+
+
+def test_flat_zero_grad_keeps_the_views_and_drops_foreign_gradients():
+    params, flat = _moved_flat_parameters()
+    flat.anchor().backward()
+    params[0].grad = torch.ones_like(params[0])  # replaced by someone else
+    flat.zero_grad()
+    assert params[0].grad is None and all(p.grad is g for p, g in zip(params[1:], flat.grads[1:]))
+    assert not flat.grad.any()
+    flat.attach_gradients()
+    assert flat.owns_gradients()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"gradient_accumulation_steps": 2, "max_grad_norm": 0.05}],
+                         ids=["defaults", "accumulated-clipped"])
+def test_the_flat_buffer_trains_to_the_per_tensor_weights(tmp_path, monkeypatch, kwargs):
+    """Anchor, its gradient, clipping and zeroing over the flat buffer give the weights of the per-tensor path."""
+    runs = {}
+    for name, flat in (("flat", True), ("per-tensor", False)):
+        if not flat:
+            monkeypatch.setattr(FlatParameters, "supports", staticmethod(lambda params: False))
+        trainer = _trainer(tmp_path / name, max_steps=4, beta=1.0, **kwargs)
+        assert (trainer._flat is not None) == flat
+        trainer.train()
+        runs[name] = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        assert "train" not in vars(trainer.model) and "zero_grad" not in vars(trainer.model)  # removed after train()
+    moved = _trainer(tmp_path / "base").model.state_dict()
+    assert any(not torch.equal(runs["flat"][n], moved[n]) for n in moved)
+    for name, value in runs["per-tensor"].items():
+        torch.testing.assert_close(runs["flat"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_step_after_the_model_was_put_in_eval_mode_trains_in_training_mode(tmp_path, monkeypatch):
+    trainer = _trainer(tmp_path, max_steps=3)
+    modes = []
+    real = TextForgetTrainer.compute_loss
+
+    def spy(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        modes.append(all(m.training for m in model.modules()))
+        return real(self, model, inputs, return_outputs, num_items_in_batch)
+
+    class Evaluates(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            model.eval()  # as an evaluation between steps may leave it
+
+    monkeypatch.setattr(TextForgetTrainer, "compute_loss", spy)
+    trainer.add_callback(Evaluates())
+    trainer.train()
+    assert modes == [True, True, True]
+
+
+def test_a_defended_model_with_flat_parameters_saves_and_loads(tmp_path):
+    from transformers import CLIPTextModel
+
+    trainer = _trainer(tmp_path, max_steps=2)
+    assert trainer._flat is not None
+    trainer.train()
+    trainer.save_model(str(tmp_path / "out"))
+    loaded = CLIPTextModel.from_pretrained(tmp_path / "out")
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name

@@ -9,7 +9,8 @@ with the frozen teacher (:meth:`ForgetTrainer.teacher_embeddings`), and how to e
   before the first step, and looked up by sample index; otherwise a frozen copy (or, with LoRA, the base
   model under a disabled adapter) is run on every batch, as the reference implementation does;
 * the loss ``-cos_clean - alpha * cos_trigger + beta * Σ ||θ~ - θ||₂`` and its terms in the logs; the
-  anchor in a few foreach kernels (:func:`~hf_forget.losses.weight_anchor_foreach`), the terms summed on the
+  anchor over a flat buffer of the trained parameters (:mod:`~hf_forget.trainers.flat`; foreach kernels,
+  :func:`~hf_forget.losses.weight_anchor_foreach`, where the buffer does not apply), the terms summed on the
   device and read at logging steps only, batches copied without blocking: a step that does not log never
   waits for the device;
 * MultiStepLR, early stopping at a held-out criterion, the quality gate, and ``forget_report.json``.
@@ -30,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from accelerate.utils import DistributedType
-from transformers import CLIPModel, Trainer, TrainerCallback
+from transformers import CLIPModel, PreTrainedModel, Trainer, TrainerCallback
 from transformers.utils import logging
 
 from .. import __version__
@@ -40,6 +41,7 @@ from ..encoders import clip_tower, gathered_model, shardable, with_tower
 from ..errors import ForgetInputError
 from ..losses import hidden_cosine, identity_residual, pooled_cosine, weight_anchor, weight_anchor_foreach
 from ..outputs import REPORT_NAME, write_json
+from .flat import FlatParameters
 
 logger = logging.get_logger(__name__)
 
@@ -64,6 +66,60 @@ class _CriterionCallback(TrainerCallback):
             self.trainer.stopped_at_criterion = state.global_step
             control.should_training_stop = True
         return control
+
+
+class _ModuleWalks(TrainerCallback):
+    """During ``train()``, ``model.train()`` (which ``Trainer.training_step`` calls at every step) and
+    ``model.zero_grad()`` (after every optimizer step) without walking the module tree each time.
+
+    ``train()`` changes nothing when every module is already in training mode: it checks the modules listed once, and
+    otherwise (an evaluation put them in eval mode) runs the real one; it is left alone when a module overrides it
+    with more than that (transformers' ``PreTrainedModel.train`` only adds a kernel mode, with ``use_kernels``).
+    ``zero_grad()`` zeroes the flat gradient buffer, which holds the gradients of all the trained parameters (the
+    only ones that get one). Both are instance attributes of the models the Trainer calls them on, set when the
+    training loop starts and removed when ``train()`` returns.
+    """
+
+    def __init__(self, trainer: ForgetTrainer):
+        self.trainer = trainer
+        self.patched: list[nn.Module] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for model in {id(m): m for m in (self.trainer.model_wrapped, self.trainer.model)}.values():
+            if isinstance(model, nn.Module) and not any(model is m for m in self.patched):
+                self._install(model)
+
+    def _install(self, model: nn.Module) -> None:
+        modules = list(model.modules())
+        if all(_plain_train(m) for m in modules):
+
+            def train(mode: bool = True) -> nn.Module:
+                if mode and all(m.training for m in modules):
+                    return model
+                return nn.Module.train(model, mode)
+
+            model.__dict__["train"] = train
+        flat = self.trainer._flat
+        trained = {id(p) for p in model.parameters() if p.requires_grad}
+        if flat is not None and trained == {id(p) for p in flat.params}:
+
+            def zero_grad(set_to_none: bool = True) -> None:
+                flat.zero_grad()
+
+            model.__dict__["zero_grad"] = zero_grad
+        self.patched.append(model)
+
+    def remove(self) -> None:
+        for model in self.patched:
+            model.__dict__.pop("train", None)
+            model.__dict__.pop("zero_grad", None)
+        self.patched.clear()
+
+
+def _plain_train(module: nn.Module) -> bool:
+    """Whether ``module.train()`` does nothing but set the training flags."""
+    owner = type(module).train
+    return owner is nn.Module.train or (owner is PreTrainedModel.train and not getattr(module, "use_kernels", False))
 
 
 def _unprefixed(metrics: dict[str, float], prefix: str = "eval_") -> dict[str, float]:
@@ -98,13 +154,14 @@ class ForgetTrainer(Trainer):
             self.clip_model = _base(model)
             model = clip_tower(self.clip_model, self.modality)
         model = self._prepare_student(model, args)
+        self._module_walks = _ModuleWalks(self)
         super().__init__(
             model=model,
             args=args,
             train_dataset=train_dataset,
             data_collator=data_collator,
             processing_class=processing_class,
-            callbacks=(callbacks or []) + [_CriterionCallback(self)],
+            callbacks=(callbacks or []) + [_CriterionCallback(self), self._module_walks],
             # The held-out samples; `evaluate()` scores them with `forget_metrics()`, not with a prediction loop.
             eval_dataset=eval_dataset,
         )
@@ -131,6 +188,7 @@ class ForgetTrainer(Trainer):
             # A batch is a few small tensors (text: one index tensor) from pinned memory: copy it without a sync.
             self.accelerator.dataloader_config.non_blocking = True
 
+        self._flat = self._flatten_trained_parameters()
         self._anchor_refs = self._snapshot_anchor()
         self._trained_parameters: list[nn.Parameter] | None = None
         self.teacher: nn.Module | None = None
@@ -140,6 +198,12 @@ class ForgetTrainer(Trainer):
         else:
             self.teacher = self._make_teacher()
         self.prepare_evaluation()
+
+    def train(self, *args, **kwargs):
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self._module_walks.remove()
 
     # ------------------------------------------------------------------ student and teacher
     def trainable_modules(self, model: nn.Module) -> list[nn.Module]:
@@ -175,15 +239,32 @@ class ForgetTrainer(Trainer):
                         sub.requires_grad_(False)
         return model
 
+    def _flatten_trained_parameters(self) -> FlatParameters | None:
+        """Full fine-tuning on one device (or replicated by DDP): the trained parameters and their gradients as views
+        into one buffer each (:class:`~hf_forget.trainers.flat.FlatParameters`), so that the anchor, its gradient
+        and the gradient clipping take a few kernels. LoRA (the anchor is over the adapters' deltas), sharded
+        set-ups and compiled models keep the per-tensor path."""
+        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+        if (self.args.lora_r > 0 or self.is_fsdp_enabled or self.accelerator.distributed_type not in plain
+                or self.args.torch_compile):
+            return None
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return FlatParameters(params) if FlatParameters.supports(params) else None
+
     def _snapshot_anchor(self) -> list[tuple[nn.Module | nn.Parameter, torch.Tensor | None]]:
-        """What ``Σ ||θ~ - θ||₂`` compares against: original weights, or (LoRA) nothing, the delta is explicit."""
+        """What ``Σ ||θ~ - θ||₂`` compares against: original weights, or (LoRA) nothing, the delta is explicit.
+        Empty when the flat buffer keeps the reference."""
+        if self._flat is not None:
+            return []
         if self.args.lora_r > 0:
             return [(m, None) for m in self.model.modules() if hasattr(m, "get_delta_weight") and m.active_adapters]
         return [(p, p.detach().clone()) for p in self.model.parameters() if p.requires_grad]
 
     def weight_distance(self) -> torch.Tensor:
-        """``Σ ||θ~ - θ||₂``: foreach kernels outside autograd (full fine-tuning), or, with LoRA, the adapters'
-        delta weights through autograd."""
+        """``Σ ||θ~ - θ||₂``: over the flat buffer (full fine-tuning), foreach kernels outside autograd (full
+        fine-tuning the buffer does not cover), or, with LoRA, the adapters' delta weights through autograd."""
+        if self._flat is not None:
+            return self._flat.anchor()
         if self.args.lora_r > 0:
             return weight_anchor(self._deltas())
         params, references = zip(*self._anchor_refs) if self._anchor_refs else ((), ())
@@ -322,6 +403,9 @@ class ForgetTrainer(Trainer):
         plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
         if self.accelerator.distributed_type not in plain or self._has_mixed_mesh_grads(model):
             return super()._clip_grad_norm(model)
+        if self._flat is not None and self._flat.owns_gradients():
+            self.accelerator.unscale_gradients()  # fp16: as accelerate's clip_grad_norm_ does
+            return self._flat.clip_grad_norm_(self.args.max_grad_norm)
         if self._trained_parameters is None:
             self._trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.accelerator.unscale_gradients()  # fp16: as accelerate's clip_grad_norm_ does
