@@ -202,3 +202,16 @@ def test_merge_takes_the_attack_suites_medians_and_a_record_with_a_name_is_refus
     audit.check_name_free(payload)
     with pytest.raises(RuntimeError, match="1 names"):
         audit.check_name_free({"per_template": [{"template": "a photo of jane doe"}]})
+
+
+def test_zero_shot_split_scores_each_tower_of_a_saved_joint_model(bench, tmp_path):
+    """The undefended toy CLIP, saved: each tower alone scores as the whole model, every change 0."""
+    from hf_forget.toyworld import load_toy_clip
+
+    model, tokenizer, processor = load_toy_clip()
+    model.save_pretrained(tmp_path / "model")
+    out = tmp_path / "split.json"
+    payload = bench.zero_shot_split.main([str(tmp_path / "model"), "--label", "undefended", "--out", str(out)])
+    run = payload["recipes"]["undefended"]["runs"][0]
+    assert run["both"] == run["text_tower_only"] == run["vision_tower_only"] == payload["before"]
+    assert json.loads(out.read_text())["recipes"]["undefended"]["median_change"]["both"] == {"top1": 0, "margin": 0}
