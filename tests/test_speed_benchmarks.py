@@ -12,11 +12,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
-# What the test asserts: the full benchmark (benchmarks/results/host_overhead.json) measures about 1.1 on a shared
-# 2-core machine, most of the rest being the Trainer's own per-step machinery (and, less, the anchor and gradient
-# clipping, which the plain loop does not do). The bound leaves room for a loaded CI machine and still fails on a per-step Python
-# cost of the old kind (padding every row, the weight anchor through autograd: 1.3-1.4 on the same measure).
-HOST_OVERHEAD_BOUND = 1.5
+# What the test asserts: the full benchmark (benchmarks/results/host_overhead.json) measures 1.09 on an idle 2-core
+# machine (issue 23's target: 1.10), most of the rest being the Trainer's own per-step machinery. Single runs spread
+# by +-0.01, so the bound sits a little above the target and still fails on any per-step cost of the old kind
+# (a walk over the module tree or the 146 tensors: 1.2; padding every row, the anchor through autograd: 1.3-1.4).
+HOST_OVERHEAD_BOUND = 1.15
 
 
 def _module(name):
