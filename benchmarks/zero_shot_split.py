@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 
+@torch.no_grad()
 def scores(text, vision, tokenizer, processor, digits, labels, classes, templates) -> dict:
     from hf_forget.data.faces import embed_images
     from hf_forget.evaluation.zero_shot import class_embeddings
@@ -46,7 +47,6 @@ def main(argv=None) -> dict:
     from hf_forget.toyworld import ToyWorld, load_toy_clip
     from hf_forget.toyworld.demo import DemoSettings, _zero_shot_templates
 
-    torch.set_grad_enabled(False)
     original, tokenizer, processor = load_toy_clip()
     original.eval()
     digits, labels, classes = ToyWorld(seed=0).object_dataset(

@@ -215,3 +215,4 @@ def test_zero_shot_split_scores_each_tower_of_a_saved_joint_model(bench, tmp_pat
     run = payload["recipes"]["undefended"]["runs"][0]
     assert run["both"] == run["text_tower_only"] == run["vision_tower_only"] == payload["before"]
     assert json.loads(out.read_text())["recipes"]["undefended"]["median_change"]["both"] == {"top1": 0, "margin": 0}
+    assert torch.is_grad_enabled()  # the script leaves the process as it found it
