@@ -23,12 +23,21 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
-def scores(text, vision, tokenizer, processor, digits, labels, classes, templates) -> dict:
-    from hf_forget.data.faces import embed_images
+def prototypes(text, tokenizer, classes, templates) -> torch.Tensor:
     from hf_forget.evaluation.zero_shot import class_embeddings
 
-    prototypes = class_embeddings(text, tokenizer, classes, templates)
-    logits = 100 * F.normalize(embed_images(vision, processor, digits, 64), dim=-1) @ prototypes.T
+    return class_embeddings(text, tokenizer, classes, templates)
+
+
+@torch.no_grad()
+def image_embeddings(vision, processor, digits) -> torch.Tensor:
+    from hf_forget.data.faces import embed_images
+
+    return F.normalize(embed_images(vision, processor, digits, 64), dim=-1)
+
+
+def scores(classes: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    logits = 100 * images @ classes.T
     true = logits.gather(1, labels[:, None]).squeeze(1)
     others = logits.scatter(1, labels[:, None], float("-inf")).max(1).values
     return {"top1": round(100 * (logits.argmax(1) == labels).float().mean().item(), 2),
@@ -52,13 +61,17 @@ def main(argv=None) -> dict:
     digits, labels, classes = ToyWorld(seed=0).object_dataset(
         n_per_class=DemoSettings.zero_shot_per_class, seed=0, split="test"
     )
-    data = (tokenizer, processor, digits, torch.tensor(labels), classes, _zero_shot_templates())
-    before = scores(original, original, *data)
+    labels, templates = torch.tensor(labels), _zero_shot_templates()
+    original_classes = prototypes(original, tokenizer, classes, templates)
+    original_images = image_embeddings(original, processor, digits)
+    before = scores(original_classes, original_images, labels)
     rows = []
     for path in args.models:
         model = CLIPModel.from_pretrained(path).eval()
-        row = {"model": path, "both": scores(model, model, *data), "text_tower_only": scores(model, original, *data),
-               "vision_tower_only": scores(original, model, *data)}
+        text, images = prototypes(model, tokenizer, classes, templates), image_embeddings(model, processor, digits)
+        row = {"model": path, "both": scores(text, images, labels),
+               "text_tower_only": scores(text, original_images, labels),
+               "vision_tower_only": scores(original_classes, images, labels)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = {part: {stat: round(statistics.median(r[part][stat] - before[stat] for r in rows), 3)

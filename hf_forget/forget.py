@@ -267,9 +267,7 @@ def _stranger_roles(model, processor, config: VisionForgetConfig, persons, stran
     """``(counterfactual_faces, keep_faces)`` for the trainer, with the people chosen among ``strangers`` by the teacher
     ``model`` (:func:`~hf_forget.data.faces.choose_strangers`, on each person's training pictures: the held-out ones
     stay unseen): the counterfactual people, and the look-alikes added to the kept faces (by default the reference
-    faces). Without ``strangers``, the two as given."""
-    if strangers is None:
-        return counterfactual_faces, keep_faces
+    faces)."""
     pool = _faces(strangers, "strangers", 1)
     pick = _picks_counterfactuals(config, counterfactual_faces)
     if pick and len(pool) < len(persons):
