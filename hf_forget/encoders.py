@@ -52,6 +52,10 @@ class TextEncoding:
 def unwrap(model: nn.Module) -> nn.Module:
     """The underlying transformers model behind DDP / FSDP / DeepSpeed / torch.compile wrappers (accelerate's
     ``extract_model_from_parallel``, what ``Accelerator.unwrap_model`` uses)."""
+    if isinstance(model, PreTrainedModel) and "_orig_mod" not in model.__dict__:
+        # Nothing to unwrap (no wrapper is a PreTrainedModel; regional compilation leaves ``_orig_mod``). Said
+        # first because the trainers ask at every forward, and accelerate walks every submodule to answer.
+        return model
     return extract_model_from_parallel(model, keep_torch_compile=False)
 
 

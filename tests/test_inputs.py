@@ -252,6 +252,8 @@ def test_the_teacher_cache_bar_respects_disable_tqdm_and_hf_hub_disable_progress
 
 
 def test_unwrap_is_accelerates_and_sees_through_data_parallel_and_compile():
+    from accelerate.utils import compile_regions
+
     from hf_forget.encoders import is_clip_text_encoder, unwrap
     from hf_forget.testing import tiny_clip_text_model
 
@@ -259,6 +261,17 @@ def test_unwrap_is_accelerates_and_sees_through_data_parallel_and_compile():
     assert unwrap(torch.nn.DataParallel(model)) is model
     assert unwrap(torch.compile(model)) is model
     assert is_clip_text_encoder(torch.nn.DataParallel(model))
+    assert unwrap(compile_regions(model)) is model  # accelerate's regional compilation
+
+
+def test_unwrapping_a_plain_model_does_not_ask_accelerate(monkeypatch):
+    """The trainers unwrap at every forward; accelerate answers by walking every submodule."""
+    import hf_forget.encoders as encoders
+    from hf_forget.testing import tiny_clip_text_model
+
+    model, _ = tiny_clip_text_model()
+    monkeypatch.setattr(encoders, "extract_model_from_parallel", lambda *a, **k: pytest.fail("walked the model"))
+    assert encoders.unwrap(model) is model
 
 
 def test_a_tokenizer_path_for_a_model_object_is_checked(tmp_path):
