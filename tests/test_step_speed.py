@@ -212,7 +212,7 @@ def test_flat_anchor_adds_to_the_models_gradient_and_keeps_the_parameters():
     assert all(p.data_ptr() == flat.data[s:].data_ptr() for p, (s, _) in zip(params, flat.slices))
 
 
-@pytest.mark.parametrize("max_norm", [0.1, 1e6])  # clipping, and a norm under the bound
+@pytest.mark.parametrize("max_norm", [0.1, 1e6, float("inf")])  # clipping, a norm under the bound, the norm alone
 def test_flat_clipping_is_torchs_clip_grad_norm(max_norm):
     params, flat = _moved_flat_parameters()
     flat.attach_gradients()
@@ -227,6 +227,30 @@ def test_flat_clipping_is_torchs_clip_grad_norm(max_norm):
     assert torch.allclose(total, expected, rtol=1e-6)
     for c, p in zip(copies, params):
         assert torch.allclose(p.grad, c.grad, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per-tensor"])
+def test_without_clipping_the_logged_gradient_norm_is_the_trainers(tmp_path, monkeypatch, flat):
+    """With ``max_grad_norm=0`` the Trainer still logs the gradient norm, from a walk over every parameter at every
+    step: the trainers compute the same figure over the trained parameters."""
+    from accelerate import Accelerator
+    from transformers import Trainer
+
+    if not flat:
+        monkeypatch.setattr(FlatParameters, "supports", staticmethod(lambda params: False))
+    logged = {}
+    for name in ("ours", "transformers"):
+        with monkeypatch.context() as patch:
+            if name == "transformers":
+                patch.setattr(TextForgetTrainer, "_get_grad_norm", Trainer._get_grad_norm)
+            else:
+                patch.setattr(Accelerator, "clip_grad_norm_", lambda *a, **k: pytest.fail("walked every parameter"))
+            trainer = _trainer(tmp_path / name, max_steps=3, max_grad_norm=0.0, logging_steps=1, beta=1.0)
+            assert (trainer._flat is not None) == flat
+            trainer.train()
+        logged[name] = [row["grad_norm"] for row in trainer.state.log_history if "grad_norm" in row]
+    assert len(logged["ours"]) == 3 and all(norm > 0 for norm in logged["ours"])
+    assert logged["ours"] == pytest.approx(logged["transformers"], rel=1e-5)
 
 
 def test_flat_zero_grad_keeps_the_views_and_drops_foreign_gradients():

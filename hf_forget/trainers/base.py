@@ -400,16 +400,32 @@ class ForgetTrainer(Trainer):
     def _clip_grad_norm(self, model):
         """The Trainer's gradient clipping, over the trained parameters listed once: accelerate's generic path walks
         every parameter of the model on every step. Sharded or special set-ups keep the Trainer's own path."""
-        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
-        if self.accelerator.distributed_type not in plain or self._has_mixed_mesh_grads(model):
+        if not self._plain_gradients(model):
             return super()._clip_grad_norm(model)
+        return self._trained_grad_norm(self.args.max_grad_norm)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        """The logged gradient norm; without clipping (``max_grad_norm=0``) the Trainer computes it with the same
+        generic per-parameter walk at every step: here over the trained parameters, as for clipping."""
+        if grad_norm is None and self._plain_gradients(model):
+            return self._trained_grad_norm(math.inf)
+        return super()._get_grad_norm(model, grad_norm=grad_norm)
+
+    def _plain_gradients(self, model) -> bool:
+        """Whether the gradients are plain tensors on one device or DDP-replicated (not sharded, not DeepSpeed's)."""
+        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+        mixed_mesh = getattr(super(), "_has_mixed_mesh_grads", None)  # not in older transformers (5.6)
+        return self.accelerator.distributed_type in plain and not (mixed_mesh is not None and mixed_mesh(model))
+
+    def _trained_grad_norm(self, max_norm: float) -> torch.Tensor:
+        """The 2-norm of the trained parameters' gradients (fp16: unscaled first), after clipping them to
+        ``max_norm`` (``inf``: no clipping), as ``accelerator.clip_grad_norm_``."""
+        self.accelerator.unscale_gradients()
         if self._flat is not None and self._flat.owns_gradients():
-            self.accelerator.unscale_gradients()  # fp16: as accelerate's clip_grad_norm_ does
-            return self._flat.clip_grad_norm_(self.args.max_grad_norm)
+            return self._flat.clip_grad_norm_(max_norm)
         if self._trained_parameters is None:
             self._trained_parameters = [p for p in self.model.parameters() if p.requires_grad]
-        self.accelerator.unscale_gradients()  # fp16: as accelerate's clip_grad_norm_ does
-        return torch.nn.utils.clip_grad_norm_(self._trained_parameters, self.args.max_grad_norm)
+        return torch.nn.utils.clip_grad_norm_(self._trained_parameters, max_norm)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         """``lr_scheduler_type="multistep"`` (the paper's MultiStepLR at ``lr_milestones``, ``lr_gamma``, after

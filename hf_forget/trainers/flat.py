@@ -130,7 +130,8 @@ class FlatParameters:
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """``torch.nn.utils.clip_grad_norm_`` (2-norm) over the gradient buffer: the total norm before clipping."""
         total = torch.linalg.vector_norm(self.grad)
-        self.grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
+        if max_norm != float("inf"):  # inf: the norm alone (what the Trainer logs when it does not clip)
+            self.grad.mul_(torch.clamp(max_norm / (total + 1e-6), max=1.0))
         return total
 
 
