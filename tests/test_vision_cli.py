@@ -70,6 +70,7 @@ def test_vision_cli_writes_a_loadable_checkpoint_and_a_private_report(face_input
     again = face_inputs / "again"
     args = vision_args(face_inputs, vision_dir, again)
     args[args.index("--reference_faces") : args.index("--reference_faces") + 2] = ["--target_embedding", str(target)]
+    args[args.index("--max_steps") + 1] = "8"  # 4 steps close about half the gap the gate asks for: too close to call
     assert main(args) == 0 and (again / "config.json").exists()
 
 
