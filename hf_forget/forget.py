@@ -28,6 +28,7 @@ from .models import load_clip_model, load_text_encoder, load_vision_encoder
 from .outputs import REPORT_NAME, OutputFolder, resolve_resume, write_json
 from .data.faces import FaceAugmentation, choose_strangers, embed_names_and_fillers, load_target_embedding, person_groups
 from .data.text import load_captions
+from .validation import check_stranger_options
 
 logger = logging.get_logger(__name__)
 
@@ -238,26 +239,6 @@ def check_target_file(path: str | os.PathLike | None, inputs: list[str]) -> None
             )
 
 
-def _check_strangers(config: VisionForgetConfig, strangers, lookalikes_per_person: int, counterfactual_faces,
-                    keep_faces) -> None:
-    """Refuse, before anything is loaded, ``strangers`` that nothing would use and look-alikes with nowhere to go."""
-    if isinstance(lookalikes_per_person, bool) or not isinstance(lookalikes_per_person, int) or lookalikes_per_person < 0:
-        raise ForgetInputError(f"lookalikes_per_person must be an integer >= 0, got {lookalikes_per_person!r}.")
-    if strangers is None:
-        if lookalikes_per_person:
-            raise ForgetInputError("lookalikes_per_person chooses look-alikes among strangers: pass pictures of many "
-                                   "never-seen people (strangers=..., a folder with one subfolder per person).")
-        if config.target == "counterfactual" and counterfactual_faces is None:
-            raise ForgetInputError("target='counterfactual' needs a never-seen person per person to forget: pass "
-                                   "strangers (many never-seen people to choose them from) or counterfactual_faces.")
-        return
-    if not _picks_counterfactuals(config, counterfactual_faces) and not lookalikes_per_person:
-        raise ForgetInputError("strangers are used to choose the counterfactual people (target='counterfactual' without "
-                               "counterfactual_faces) or look-alikes to keep (lookalikes_per_person > 0): set one or drop them.")
-    if lookalikes_per_person and keep_faces is False:
-        raise ForgetInputError("lookalikes_per_person keeps look-alikes in place, keep_faces=False keeps no face: drop one.")
-
-
 def _picks_counterfactuals(config: VisionForgetConfig, counterfactual_faces) -> bool:
     return config.target == "counterfactual" and counterfactual_faces is None
 
@@ -376,7 +357,7 @@ def forget_faces(
                     strangers)
     output = _output(output_dir, config, inputs)
     check_target_file(save_target_to, inputs)
-    _check_strangers(config, strangers, lookalikes_per_person, counterfactual_faces, keep_faces)
+    check_stranger_options(config.target, strangers, lookalikes_per_person, keep_faces, counterfactual_faces)
     if faces is None:
         raise ForgetInputError("no faces: pass a folder with one subfolder of face images per person.")
     if clean_images is None:
@@ -508,7 +489,7 @@ def forget_joint(
     inputs = _paths(model, captions, trigger_captions, faces, clean_images, reference_faces, target_embedding, keep_faces,
                     counterfactual_faces, strangers)
     output = _output(output_dir, vision_config, inputs)
-    _check_strangers(vision_config, strangers, lookalikes_per_person, counterfactual_faces, keep_faces)
+    check_stranger_options(vision_config.target, strangers, lookalikes_per_person, keep_faces, counterfactual_faces)
     dtype = None
     if isinstance(model, (str, os.PathLike)):
         model, tokenizer, processor, dtype = load_clip_model(os.fspath(model))

@@ -245,6 +245,48 @@ def validate_config_numbers(config) -> None:
              "--fp16 and --bf16 need a CUDA GPU: drop the flag to train in float32 on this machine.")
 
 
+# The stranger options as a message spells them: keyword arguments of forget_faces / forget_joint, or flags.
+_STRANGER_WORDS = {
+    "python": {
+        "strangers": "strangers", "lookalikes": "lookalikes_per_person", "counterfactual": "target='counterfactual'",
+        "picks": "target='counterfactual' without counterfactual_faces", "no_kept_face": "keep_faces=False",
+        "pass_strangers": "pass strangers=... (a folder with one subfolder per never-seen person)",
+        "or_given": ", or counterfactual_faces",
+    },
+    "cli": {
+        "strangers": "--strangers", "lookalikes": "--lookalikes_per_person", "counterfactual": "--target counterfactual",
+        "picks": "--target counterfactual", "no_kept_face": "--keep_faces false",
+        "pass_strangers": "pass --strangers DIR (one subfolder per never-seen person)", "or_given": "",
+    },
+}
+
+
+def check_stranger_options(target: str, strangers, lookalikes_per_person, keep_faces, counterfactual_faces=None,
+                           spelling: str = "python") -> None:
+    """Refuse, before anything is loaded, strangers that nothing would use, look-alikes with nowhere to come from or
+    to go, and counterfactual people with nobody to choose them from. ``spelling``: ``"python"`` or ``"cli"``, how
+    the message names the options."""
+    words = _STRANGER_WORDS[spelling]
+    lookalikes = words["lookalikes"]
+    if isinstance(lookalikes_per_person, bool) or not isinstance(lookalikes_per_person, int) or lookalikes_per_person < 0:
+        raise ForgetInputError(f"{lookalikes} must be an integer, 0 or more, got {lookalikes_per_person!r}.")
+    picks = target == "counterfactual" and counterfactual_faces is None
+    if strangers is None:
+        if lookalikes_per_person:
+            raise ForgetInputError(f"{lookalikes} chooses look-alikes among {words['strangers']}: "
+                                   f"{words['pass_strangers']}.")
+        if picks:
+            raise ForgetInputError(f"{words['counterfactual']} needs a never-seen person per person to forget, "
+                                   f"chosen among many: {words['pass_strangers']}{words['or_given']}.")
+        return
+    if not picks and not lookalikes_per_person:
+        raise ForgetInputError(f"{words['strangers']} is used to choose the counterfactual people ({words['picks']}) "
+                               f"or look-alikes to keep ({lookalikes} > 0): set one or drop {words['strangers']}.")
+    if lookalikes_per_person and keep_faces is False:
+        raise ForgetInputError(f"{lookalikes} keeps look-alikes in place, {words['no_kept_face']} keeps no face: "
+                               "drop one.")
+
+
 def validate_report_to(report_to) -> None:
     """Each ``--report_to`` integration must be one transformers knows, and installed."""
     values = [report_to] if isinstance(report_to, str) else list(report_to or [])

@@ -172,9 +172,9 @@ def test_lookalikes_join_the_kept_faces(tmp_path, built, target, flat):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(strangers=True), "strangers are used"),
+    (dict(strangers=True), "strangers is used to choose"),
     (dict(lookalikes_per_person=1), "chooses look-alikes among strangers"),
-    (dict(strangers=True, lookalikes_per_person=-1), "must be an integer >= 0"),
+    (dict(strangers=True, lookalikes_per_person=-1), "must be an integer, 0 or more"),
     (dict(strangers=True, lookalikes_per_person=1, keep_faces=False), "keeps no face"),
     (dict(target="counterfactual"), "needs a never-seen person per person"),
     (dict(strangers=1, target="counterfactual"), "1 strangers for 2 people"),

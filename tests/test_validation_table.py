@@ -602,13 +602,13 @@ VISION_ROWS = [
     ("face-scale-one-value", {"face_scale": ["0.5"]}, "takes two numbers"),
     ("strangers-missing", {"strangers": "{root}/nowhere", "target": "counterfactual"}, "does not exist"),
     ("strangers-without-persons", {"strangers": "{root}/flat_faces", "target": "counterfactual"}, "no person subfolder"),
-    ("strangers-unused", {"strangers": "{root}/strangers"}, "--strangers is used with --target counterfactual"),
-    ("target-counterfactual-without-strangers", {"target": "counterfactual"}, "--target counterfactual needs --strangers"),
+    ("strangers-unused", {"strangers": "{root}/strangers"}, "--strangers is used to choose the counterfactual people (--target counterfactual)"),
+    ("target-counterfactual-without-strangers", {"target": "counterfactual"}, "--target counterfactual needs a never-seen person per person to forget"),
     ("fewer-strangers-than-forgotten", {"strangers": "{root}/one_stranger", "target": "counterfactual"},
      "1 strangers for 2 people"),  # fmt: skip
     ("lookalikes-without-strangers", {"lookalikes_per_person": "2"}, "look-alikes among --strangers"),
     ("lookalikes-negative", {"strangers": "{root}/strangers", "lookalikes_per_person": "-1"},
-     "--lookalikes_per_person must be 0 or more"),  # fmt: skip
+     "--lookalikes_per_person must be an integer, 0 or more"),  # fmt: skip
     ("lookalikes-not-a-number", {"strangers": "{root}/strangers", "lookalikes_per_person": "many"}, "invalid int value"),
     ("lookalikes-without-kept-faces", {"strangers": "{root}/strangers", "lookalikes_per_person": "1", "keep_faces": "false"},
      "keeps no face"),  # fmt: skip
@@ -770,7 +770,7 @@ COMMAND_ROWS = [
     ("forget-both-output-is-a-symlink", "forget", ["--output_dir", "{link_out}"], "symbolic link"),
     ("forget-both-min-face-images-one", "forget", ["--min_face_images", "1"], "--min_face_images must be 2"),
     ("forget-both-counterfactual-without-strangers", "forget", ["--target", "counterfactual"],
-     "--target counterfactual needs --strangers"),  # fmt: skip
+     "--target counterfactual needs a never-seen person per person to forget"),  # fmt: skip
     ("forget-both-strangers-missing", "forget", ["--target", "counterfactual", "--strangers", "{root}/nowhere"],
      "does not exist"),  # fmt: skip
     ("forget-both-fewer-strangers-than-forgotten", "forget", ["--target", "counterfactual", "--strangers",
@@ -778,9 +778,9 @@ COMMAND_ROWS = [
     ("forget-both-output-inside-strangers", "forget", ["--target", "counterfactual", "--strangers", "{strangers}",
                                                        "--output_dir", "{strangers}/defended"], "overlaps"),  # fmt: skip
     ("forget-both-lookalikes-negative", "forget", ["--strangers", "{strangers}", "--lookalikes_per_person", "-1"],
-     "--lookalikes_per_person must be 0 or more"),  # fmt: skip
+     "--lookalikes_per_person must be an integer, 0 or more"),  # fmt: skip
     ("forget-vision-strangers-unused", "forget", ["--modality", "vision", "--names", None, "--captions", None,
-                                                  "--strangers", "{strangers}"], "--strangers is used with"),  # fmt: skip
+                                                  "--strangers", "{strangers}"], "--strangers is used to choose"),  # fmt: skip
     ("forget-both-output-holds-the-names-file-overwrite", "forget",
      ["--names", "@{names_dir}/names.txt", "--output_dir", "{names_dir}", "--overwrite_output_dir"], "overlaps the input"),  # fmt: skip
     ("forget-text-empty-name", "forget", ["--modality", "text", "--faces", None, "--clean_images", None,

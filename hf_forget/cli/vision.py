@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..config import VisionForgetConfig
 from ..errors import ForgetInputError
+from ..validation import check_stranger_options
 from ._output import stdout_to_stderr
 from ._parsing import DataclassArgumentParser
 from .text import finish
@@ -107,19 +108,8 @@ def face_arguments(args, config: VisionForgetConfig) -> dict:
     # give the report's sim_other_faces and sim_targets.
     if not args.reference_faces and not args.target_embedding:
         raise ForgetInputError("pass --reference_faces (faces of many other people) or --target_embedding.")
-    if args.lookalikes_per_person < 0:
-        raise ForgetInputError(f"--lookalikes_per_person must be 0 or more, got {args.lookalikes_per_person}.")
-    if args.lookalikes_per_person and not args.strangers:
-        raise ForgetInputError("--lookalikes_per_person chooses look-alikes among --strangers: pass --strangers DIR.")
-    if config.target == "counterfactual" and not args.strangers:
-        raise ForgetInputError("--target counterfactual needs --strangers DIR (many never-seen people, one subfolder "
-                               "each): each forgotten person's counterfactual person is chosen among them.")
-    if args.strangers and config.target != "counterfactual" and not args.lookalikes_per_person:
-        raise ForgetInputError("--strangers is used with --target counterfactual or --lookalikes_per_person K: set one "
-                               "or drop --strangers.")
-    if args.lookalikes_per_person and not args.keep_faces:
-        raise ForgetInputError("--lookalikes_per_person keeps look-alikes in place, --keep_faces false keeps no face: "
-                               "drop one.")
+    check_stranger_options(config.target, args.strangers or None, args.lookalikes_per_person,
+                           None if args.keep_faces else False, spelling="cli")
     if args.min_face_images < 2:
         raise ForgetInputError(
             f"--min_face_images must be 2 or more (one image of each person is held out), got {args.min_face_images}."
