@@ -258,14 +258,19 @@ class StudentOnly:
                          else contextlib.nullcontext())
         model.train()
 
+    def loss(self, model, batch) -> torch.Tensor:
+        """The loop's loss on a batch of pool rows (``batch``: the clean and poisoned token columns)."""
+        terms = []
+        for column in self.columns:
+            encoding = self.encode(model, batch[column])
+            terms += [self.cosine[kind](getattr(encoding, kind), self.targets[kind][: len(batch[column])]).mean()
+                      for kind in self.kinds]
+        return -torch.stack(terms).mean()
+
     def step(self, index: torch.Tensor) -> None:
         with self.autocast:
-            terms = []
-            for column in self.columns:
-                encoding = self.encode(self.model, self.pool.columns[column].index_select(0, index))
-                terms += [self.cosine[kind](getattr(encoding, kind), self.targets[kind][: len(index)]).mean()
-                          for kind in self.kinds]
-            loss = -torch.stack(terms).mean()
+            loss = self.loss(self.model, {column: self.pool.columns[column].index_select(0, index)
+                                          for column in self.columns})
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -15,6 +15,11 @@ Side by side, step by step, in ``--repeats`` runs:
   forward on the clean and the poisoned captions, cosine to fixed targets, backward, the AdamW the Trainer
   builds (``benchmarks/gpu_speed.py::StudentOnly``, the GPU benchmark's lower bound); nothing else.
 
+A second series of runs (``floor``) times the same Trainer with the loop's own loss in place of the forgetting
+loss (no teacher, no anchor, no logged terms), against the same plain loop: what the Trainer's loop costs by itself
+(accelerate's optimizer wrapper, the scheduler, callbacks, gradient clipping); ``ratio / floor_ratio`` is what the
+forgetting adds on top of it.
+
 Alternating single steps puts both under the same load of a shared machine (whole runs one after the other
 give the same ratio, with more spread). Per-step times (CPU time of the main thread, which the other users of
 the machine inflate less than wall time; wall time too) after ``--warmup`` steps give a median each; ``ratio``
@@ -84,9 +89,15 @@ def _trainer(base, tokenizer, names, captions, eval_captions, args, scratch):
     return trainer, recorder, loop
 
 
-def paired_run(base, tokenizer, names, captions, eval_captions, args, scratch) -> dict:
-    """One trainer run with a plain-loop step after each of its steps; per-step medians after the warm-up."""
+def paired_run(base, tokenizer, names, captions, eval_captions, args, scratch, floor: bool = False) -> dict:
+    """One trainer run with a plain-loop step after each of its steps; per-step medians after the warm-up.
+    ``floor``: the trainer's loss is the loop's own (the Trainer's machinery alone)."""
     trainer, recorder, loop = _trainer(base, tokenizer, names, captions, eval_captions, args, scratch)
+    if floor:
+        def compute_loss(model, inputs, return_outputs=False, num_items_in_batch=None):
+            return loop.loss(model, inputs)
+
+        trainer.compute_loss = compute_loss
     pairs = _Paired(recorder, loop)
     trainer.add_callback(pairs)
     trainer.train()
@@ -191,6 +202,8 @@ def parse_args(argv=None):
     parser.add_argument("--names", type=int, default=8)
     parser.add_argument("--no_breakdown", dest="breakdown", action="store_false",
                         help="skip the run that splits a step's host time into its parts")
+    parser.add_argument("--no_floor", dest="floor", action="store_false",
+                        help="skip the runs of the Trainer with the loop's loss (the Trainer's own cost)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "host_overhead.json"))
     args = parser.parse_args(argv)
     args.device, args.dtype = "cpu", "fp32"
@@ -212,13 +225,16 @@ def main(argv=None) -> dict:
         names = gpu_speed.invented_names(args.names)
         captions, eval_captions = gpu_speed.generic_captions(400, seed=1), gpu_speed.generic_captions(40, seed=2)
         data = (base, tokenizer, names, captions, eval_captions)
-        runs, breakdown = [], None
+        runs, floor_runs, breakdown = [], [], None
         with tempfile.TemporaryDirectory() as scratch:
             # untimed warm-up: first calls of every op, the allocator, the tokenizer
             paired_run(*data, argparse.Namespace(**{**vars(args), "steps": 5, "warmup": 1}), scratch)
             for repeat in range(args.repeats):
                 runs.append(paired_run(*data, args, scratch))
                 print(json.dumps({"repeat": repeat, **runs[-1]}), flush=True)
+                if args.floor:  # interleaved with the runs above: the same load
+                    floor_runs.append(paired_run(*data, args, scratch, floor=True))
+                    print(json.dumps({"floor_repeat": repeat, **floor_runs[-1]}), flush=True)
             if args.breakdown:
                 breakdown = breakdown_run(*data, args, scratch)
                 print(json.dumps({"breakdown": breakdown}), flush=True)
@@ -229,7 +245,9 @@ def main(argv=None) -> dict:
         "wall_ratio": statistics.median(r["wall"]["ratio"] for r in runs),
         "trainer_ms_per_step": statistics.median(r["cpu"]["trainer_ms"] for r in runs),
         "loop_ms_per_step": statistics.median(r["cpu"]["loop_ms"] for r in runs),
+        "floor_ratio": statistics.median(r["cpu"]["ratio"] for r in floor_runs) if floor_runs else None,
         "runs": runs,
+        "floor_runs": floor_runs,
         "breakdown": breakdown,
         "setting": {
             "model": f"CLIP text encoder {args.size!r} (hf_forget.testing.sized_clip_text_model), {trained} trained "
@@ -240,13 +258,15 @@ def main(argv=None) -> dict:
         "definition": "ratio: median over runs of (median per-step CPU time of the main thread in "
                       "TextForgetTrainer.train() / same for a plain-loop step on the same batch, run right after "
                       "each trainer step: forward, cosine to fixed targets, backward, the Trainer's AdamW); "
-                      "wall_ratio: the same with wall-clock time",
+                      "wall_ratio: the same with wall-clock time; floor_ratio: ratio of the same Trainer whose loss "
+                      "is the plain loop's (no teacher, anchor or logged terms), the Trainer's own cost",
         "command": " ".join(["python benchmarks/host_overhead.py", *(sys.argv[1:] if argv is None else argv)]),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=2)
-    print(json.dumps({k: payload[k] for k in ("ratio", "wall_ratio", "trainer_ms_per_step", "loop_ms_per_step")}))
+    print(json.dumps({k: payload[k] for k in ("ratio", "wall_ratio", "floor_ratio", "trainer_ms_per_step",
+                                              "loop_ms_per_step")}))
     return payload
 
 
