@@ -1,9 +1,11 @@
-if ls .whl/*.whl >/dev/null 2>&1; then python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD; fi
 # The one device check of issue 23, for one GPU (an H200; about 4 minutes): the speed benchmark
 # (benchmarks/gpu.sh: hf-forget, the reference protocol and the student-only lower bound in one process, time to
 # the held-out criterion, synchronizing calls a step) and the non-slow test suite with CUDA visible.
 #
 #   bash benchmarks/gpu_check.sh          # from the repository root; writes into $OUT (default /tmp/gpu_check)
+#
+# From a session lent the GPU machine: the device tool's run with command "OUT=\$OUT bash benchmarks/gpu_check.sh",
+# carry [".whl"], timeout_s 480 (the script bounds its two parts at 180 s and 150 s), then give_back.
 #
 # $OUT gets 4 files: env.txt (GPU, versions), gpu_speed.log, gpu.json, pytest.log. Local smoke run of the same
 # script on the CPU: GPU_ARGS="--device cpu --size tiny --names 4 --batch 4 --pool 16" STEPS=3 \
@@ -13,6 +15,13 @@ cd "$(dirname "$0")/.."
 export PYTHONPATH="${PYTHONPATH:-$PWD}"
 case ":$PYTHONPATH:" in *":$PWD:"*) ;; *) export PYTHONPATH="$PYTHONPATH:$PWD" ;; esac
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# What the GPU machine lacks (diffusers, datasets, faker and their small dependencies), as wheels in .whl/
+# (git-ignored: `pip download --no-deps -d .whl diffusers datasets faker dill multiprocess importlib_metadata`,
+# carried along with the checkout), installed beside the machine's own packages, not over them.
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH="/tmp/site:$PYTHONPATH"
+fi
 OUT="${OUT:-/tmp/gpu_check}"
 mkdir -p "$OUT"
 started=$(date +%s)
@@ -21,6 +30,9 @@ started=$(date +%s)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || echo "no nvidia-smi"
   python3 -c "import sys, torch, transformers, accelerate; print('python', sys.version.split()[0], '| torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available(), '| transformers', transformers.__version__, '| accelerate', accelerate.__version__)"
   python3 -c "import hf_forget; print('hf_forget from', hf_forget.__file__)"
+  for module in diffusers datasets faker; do
+    python3 -c "import $module; from importlib.metadata import version; print('$module', version('$module'))" 2>/dev/null || echo "$module missing (carry .whl)"
+  done
   git log -1 --format='commit %H %s' 2>/dev/null || true
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
