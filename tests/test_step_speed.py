@@ -229,6 +229,35 @@ def test_flat_clipping_is_torchs_clip_grad_norm(max_norm):
         assert torch.allclose(p.grad, c.grad, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("overflow", [False, True], ids=["finite", "overflow"])
+def test_a_grad_scaler_unscales_clips_and_skips_over_the_flat_buffer_as_over_tensors(overflow):
+    """fp16 training (GPU only, so its stand-in here is torch's CPU GradScaler) scales the loss, the anchor's gradient
+    with it; the scaler unscales the gradients in place, the step clips them and is skipped where one overflowed."""
+    params, flat = _moved_flat_parameters()
+    leaves = [p.detach().clone().requires_grad_(True) for p in params]
+    references = [flat.reference[s:s + n].view(p.shape) for (s, n), p in zip(flat.slices, params)]
+    results = {}
+    for name, tensors in (("flat", params), ("per-tensor", leaves)):
+        scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+        optimizer = torch.optim.SGD(tensors, lr=0.1)
+        before = [t.detach().clone() for t in tensors]
+        anchor = flat.anchor() if name == "flat" else weight_anchor([t - r for t, r in zip(leaves, references)])
+        scaler.scale(anchor + sum((t * t).sum() for t in tensors)).backward()
+        if overflow:
+            tensors[2].grad[3] = float("inf")
+        scaler.unscale_(optimizer)
+        norm = flat.clip_grad_norm_(0.5) if name == "flat" else torch.nn.utils.clip_grad_norm_(leaves, 0.5)
+        scaler.step(optimizer)
+        scaler.update()
+        results[name] = norm, [t.detach().clone() for t in tensors], scaler.get_scale()
+        if overflow:  # the step was skipped and the scale halved
+            assert all(torch.equal(t, b) for t, b in zip(tensors, before)) and scaler.get_scale() == 512.0
+    (norm, weights, scale), (norm_ref, weights_ref, scale_ref) = results["flat"], results["per-tensor"]
+    assert scale == scale_ref and (torch.isinf(norm) if overflow else torch.allclose(norm, norm_ref, rtol=1e-5))
+    for ours, theirs in zip(weights, weights_ref):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "per-tensor"])
 def test_without_clipping_the_logged_gradient_norm_is_the_trainers(tmp_path, monkeypatch, flat):
     """With ``max_grad_norm=0`` the Trainer still logs the gradient norm, from a walk over every parameter at every
