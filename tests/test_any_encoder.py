@@ -46,6 +46,9 @@ def tiny_t5_encoder(tokenizer) -> T5EncoderModel:
 
 
 BUILDERS = {"bert": tiny_bert, "t5": tiny_t5_encoder}
+# Steps for the name to read as the neutral term (half the distance gone). The T5 encoder gets there more slowly: at
+# 80 steps its remaining distance spreads over 0.39-0.55 with the training seed, at 160 over 0.44-0.47 (6 seeds).
+STEPS = {"bert": 80, "t5": 160}
 
 
 def _pooled(model, tokenizer, texts, **kwargs):
@@ -121,7 +124,8 @@ def test_forgets_a_name_in_a_non_clip_encoder(kind, tmp_path):
 
     result = forget_text(
         model, [NAME], training_captions(300), tokenizer=tokenizer, output_dir=str(tmp_path / "out"),
-        embedding="pooled", max_steps=80, learning_rate=1e-3, per_device_train_batch_size=32, lr_milestones=[60],
+        embedding="pooled", max_steps=STEPS[kind], learning_rate=1e-3, per_device_train_batch_size=32,
+        lr_milestones=[3 * STEPS[kind] // 4],
         num_trigger_samples=256, max_eval_samples=64, disable_tqdm=True, report_to="none",
     )
     report = result.report
