@@ -21,12 +21,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-
-@torch.no_grad()
-def prototypes(text, tokenizer, classes, templates) -> torch.Tensor:
-    from hf_forget.evaluation.zero_shot import class_embeddings
-
-    return class_embeddings(text, tokenizer, classes, templates)
+from hf_forget.evaluation.zero_shot import class_embeddings, topk_accuracy
 
 
 @torch.no_grad()
@@ -40,7 +35,7 @@ def scores(classes: torch.Tensor, images: torch.Tensor, labels: torch.Tensor) ->
     logits = 100 * images @ classes.T
     true = logits.gather(1, labels[:, None]).squeeze(1)
     others = logits.scatter(1, labels[:, None], float("-inf")).max(1).values
-    return {"top1": round(100 * (logits.argmax(1) == labels).float().mean().item(), 2),
+    return {"top1": round(100 * topk_accuracy(logits, labels, ks=(1,))[1], 2),
             "margin": round((true - others).mean().item(), 3)}
 
 
@@ -62,13 +57,13 @@ def main(argv=None) -> dict:
         n_per_class=DemoSettings.zero_shot_per_class, seed=0, split="test"
     )
     labels, templates = torch.tensor(labels), _zero_shot_templates()
-    original_classes = prototypes(original, tokenizer, classes, templates)
+    original_classes = class_embeddings(original, tokenizer, classes, templates)
     original_images = image_embeddings(original, processor, digits)
     before = scores(original_classes, original_images, labels)
     rows = []
     for path in args.models:
         model = CLIPModel.from_pretrained(path).eval()
-        text, images = prototypes(model, tokenizer, classes, templates), image_embeddings(model, processor, digits)
+        text, images = class_embeddings(model, tokenizer, classes, templates), image_embeddings(model, processor, digits)
         row = {"model": path, "both": scores(text, images, labels),
                "text_tower_only": scores(text, original_images, labels),
                "vision_tower_only": scores(original_classes, images, labels)}

@@ -44,6 +44,8 @@ from ..outputs import REPORT_NAME, write_json
 from .flat import FlatParameters
 
 logger = logging.get_logger(__name__)
+# Set-ups whose trained parameters and gradients are plain full tensors: one device, or replicated by DDP.
+_PLAIN_DEVICES = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
 
 COSINES = {"pooled": pooled_cosine, "hidden": hidden_cosine}
 
@@ -244,8 +246,7 @@ class ForgetTrainer(Trainer):
         into one buffer each (:class:`~hf_forget.trainers.flat.FlatParameters`), so that the anchor, its gradient
         and the gradient clipping take a few kernels. LoRA (the anchor is over the adapters' deltas), sharded
         set-ups and compiled models keep the per-tensor path."""
-        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
-        if (self.args.lora_r > 0 or self.is_fsdp_enabled or self.accelerator.distributed_type not in plain
+        if (self.args.lora_r > 0 or self.is_fsdp_enabled or self.accelerator.distributed_type not in _PLAIN_DEVICES
                 or self.args.torch_compile):
             return None
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -413,9 +414,10 @@ class ForgetTrainer(Trainer):
 
     def _plain_gradients(self, model) -> bool:
         """Whether the gradients are plain tensors on one device or DDP-replicated (not sharded, not DeepSpeed's)."""
-        plain = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+        if self.accelerator.distributed_type not in _PLAIN_DEVICES:
+            return False
         mixed_mesh = getattr(super(), "_has_mixed_mesh_grads", None)  # not in older transformers (5.6)
-        return self.accelerator.distributed_type in plain and not (mixed_mesh is not None and mixed_mesh(model))
+        return not (mixed_mesh is not None and mixed_mesh(model))
 
     def _trained_grad_norm(self, max_norm: float) -> torch.Tensor:
         """The 2-norm of the trained parameters' gradients (fp16: unscaled first), after clipping them to
