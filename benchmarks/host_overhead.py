@@ -16,9 +16,10 @@ Side by side, step by step, in ``--repeats`` runs:
   builds (``benchmarks/gpu_speed.py::StudentOnly``, the GPU benchmark's lower bound); nothing else.
 
 A second series of runs (``floor``) times the same Trainer with the loop's own loss in place of the forgetting
-loss (no teacher, no anchor, no logged terms), against the same plain loop: what the Trainer's loop costs by itself
-(accelerate's optimizer wrapper, the scheduler, callbacks, gradient clipping); ``ratio / floor_ratio`` is what the
-forgetting adds on top of it.
+loss (no teacher, no anchor, no logged terms; the gradients still in the trainer's flat buffer, so that clipping and
+zeroing take the same path), against the same plain loop: what the Trainer's loop costs by itself (accelerate's
+optimizer wrapper, the scheduler, callbacks, gradient clipping); ``ratio / floor_ratio`` is what the forgetting adds
+on top of it.
 
 Alternating single steps puts both under the same load of a shared machine (whole runs one after the other
 give the same ratio, with more spread). Per-step times (CPU time of the main thread, which the other users of
@@ -94,7 +95,11 @@ def paired_run(base, tokenizer, names, captions, eval_captions, args, scratch, f
     ``floor``: the trainer's loss is the loop's own (the Trainer's machinery alone)."""
     trainer, recorder, loop = _trainer(base, tokenizer, names, captions, eval_captions, args, scratch)
     if floor:
+        flat = trainer._flat
+
         def compute_loss(model, inputs, return_outputs=False, num_items_in_batch=None):
+            if flat is not None:  # the gradients laid out as in the trainer's own runs: views into one buffer
+                flat.attach_gradients()
             return loop.loss(model, inputs)
 
         trainer.compute_loss = compute_loss
@@ -102,6 +107,7 @@ def paired_run(base, tokenizer, names, captions, eval_captions, args, scratch, f
     trainer.add_callback(pairs)
     trainer.train()
     assert loop.fused == gpu_speed.is_fused(trainer.optimizer), "the loop must use the Trainer's AdamW"
+    assert trainer._flat is None or trainer._flat.owns_gradients(), "the gradients must stay in the flat buffer"
     row = {}
     for timer in CLOCKS:
         ours = statistics.median(t[timer] for t in pairs.trainer_times[args.warmup:])

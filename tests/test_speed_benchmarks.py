@@ -12,12 +12,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = os.path.join(ROOT, "benchmarks")
 
-# What the test asserts. The full benchmark (benchmarks/results/host_overhead.json) measures 1.09-1.11 on a 2-core
-# machine (issue 23's target: 1.10), and the same Trainer running the plain loop's loss (`floor_ratio`) measures the
-# same: the rest is the Trainer's own per-step machinery. Single runs spread by +-0.01, so the bound on the ratio sits
-# a little above the target, and the bound on what the forgetting adds to the Trainer (ratio / floor_ratio, about
-# 1.00) catches a per-step cost of the old kind (a walk over the module tree or the 146 tensors: +0.1; padding every
-# row, the anchor through autograd: +0.2-0.3) whatever the Trainer's own cost.
+# What the test asserts. The full benchmark (benchmarks/results/host_overhead.json) measures 1.08-1.11 on a 2-core
+# machine (issue 23's target: 1.10), and the same Trainer running the plain loop's loss (`floor_ratio`) 1.07: the
+# Trainer's own per-step machinery. Single runs spread by +-0.01 and a busy machine moves the median, so the bound on
+# the ratio sits a little above the target, and the bound on what the forgetting adds to the Trainer (ratio /
+# floor_ratio, about 1.01-1.02) catches a per-step cost of the old kind (a walk over the module tree or the 146
+# tensors: +0.1; padding every row, the anchor through autograd: +0.2-0.3) whatever the Trainer's own cost.
 HOST_OVERHEAD_BOUND = 1.15
 FORGETTING_OVER_TRAINER_BOUND = 1.05
 
