@@ -19,6 +19,7 @@ from hf_forget.evaluation.attacks import (
     empty_summary,
     face_spread,
     mean_face_closeness,
+    mean_similarity,
     parse_attacks,
     run_attacks,
     top_k_idia,
@@ -290,3 +291,18 @@ def test_forgotten_names_without_faces_count_for_text_detection_only(tiny_clip):
     with pytest.raises(ForgetInputError, match="one group"):
         embed_for_attacks(model, tokenizer, processor, faces, forgotten=["Beta Person"], unseen=["Beta Person"],
                           num_candidates=12, images_per_person=2)
+
+
+def test_the_attack_scores_stay_on_the_device_of_the_embeddings():
+    """Embeddings a user keeps on a GPU: every tensor the scores build follows them (``meta``: any device but the
+    CPU, with no GPU here)."""
+    from hf_forget.evaluation.idia import idia_decisions, predict_candidates
+
+    faces, texts = torch.randn(3, 4, 8, device="meta"), torch.randn(2, 5, 8, device="meta")
+    scores = mean_similarity(faces, texts)
+    assert true_name_ranks(scores, [0, 1, 2]).device.type == "meta"
+    assert true_name_zscores(scores, [0, 1, 2]).device.type == "meta"
+    assert top_k_idia(faces, texts, [0, 1, 2], k=2).device.type == "meta"
+    assert face_spread(faces[:, :1]).device.type == "meta"
+    predictions = predict_candidates(faces, texts).transpose(1, 2)
+    assert idia_decisions(predictions, torch.tensor([0, 1, 2]), 5).recognised.device.type == "meta"

@@ -140,14 +140,14 @@ def mean_similarity(face_embeds: torch.Tensor, text_embeds: torch.Tensor) -> tor
 
 def true_name_ranks(scores: torch.Tensor, targets: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """Rank (1 = best) of each person's own candidate among all candidates; ties count against the true name."""
-    targets = torch.as_tensor(targets, dtype=torch.long)
+    targets = torch.as_tensor(targets, dtype=torch.long, device=scores.device)
     own = scores.gather(1, targets.unsqueeze(1))
     return (scores >= own).sum(1)
 
 
 def true_name_zscores(scores: torch.Tensor, targets: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """Each person's true-name score standardised over all candidates of that person (population std)."""
-    targets = torch.as_tensor(targets, dtype=torch.long)
+    targets = torch.as_tensor(targets, dtype=torch.long, device=scores.device)
     own = scores.gather(1, targets.unsqueeze(1)).squeeze(1)
     std = scores.std(1, unbiased=False).clamp_min(1e-12)
     return (own - scores.mean(1)) / std
@@ -166,9 +166,9 @@ def top_k_idia(
     if k < 1 or tau < 1:
         raise ForgetInputError(f"k and tau must be at least 1, got k={k}, tau={tau}.")
     predictions = predict_candidates(face_embeds, text_embeds).transpose(1, 2)  # (persons, templates, images)
-    counts = torch.zeros(*predictions.shape[:2], text_embeds.shape[1], dtype=torch.long)
+    counts = torch.zeros(*predictions.shape[:2], text_embeds.shape[1], dtype=torch.long, device=predictions.device)
     counts.scatter_add_(-1, predictions.long(), torch.ones_like(predictions, dtype=torch.long))
-    targets = torch.as_tensor(targets, dtype=torch.long)
+    targets = torch.as_tensor(targets, dtype=torch.long, device=counts.device)
     own = counts.gather(-1, targets.view(-1, 1, 1).expand(-1, counts.shape[1], 1))
     rivals = (counts >= own).sum(-1) - 1  # other candidates with at least the true name's votes
     right = (own.squeeze(-1) > 0) & (rivals < k)
@@ -203,7 +203,7 @@ def face_spread(face_embeds: torch.Tensor) -> torch.Tensor:
     faces = F.normalize(face_embeds.float(), dim=-1)
     images = faces.shape[1]
     if images < 2:
-        return torch.full((faces.shape[0],), float("nan"))
+        return torch.full((faces.shape[0],), float("nan"), device=faces.device)
     gram = faces @ faces.transpose(1, 2)
     return (gram.sum((1, 2)) - images) / (images * (images - 1))
 

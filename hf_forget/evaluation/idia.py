@@ -163,7 +163,7 @@ def majority_votes(predictions: torch.Tensor, num_candidates: int) -> torch.Tens
     Returns:
         ``(persons, templates)`` long tensor.
     """
-    counts = torch.zeros(*predictions.shape[:2], num_candidates, dtype=torch.long)
+    counts = torch.zeros(*predictions.shape[:2], num_candidates, dtype=torch.long, device=predictions.device)
     counts.scatter_add_(-1, predictions.long(), torch.ones_like(predictions, dtype=torch.long))
     top = counts.max(-1)
     unique = (counts == top.values.unsqueeze(-1)).sum(-1) == 1
@@ -183,7 +183,7 @@ def idia_decisions(predictions: torch.Tensor, targets: torch.Tensor, num_candida
     if tau < 1:
         raise ForgetInputError(f"tau must be at least 1, got {tau}.")
     majority = majority_votes(predictions, num_candidates)
-    correct = majority == targets.long().unsqueeze(-1)
+    correct = majority == targets.to(majority.device, torch.long).unsqueeze(-1)
     num_correct = correct.sum(-1)
     return IDIADecisions(majority=majority, correct=correct, num_correct=num_correct, recognised=num_correct >= tau)
 

@@ -58,7 +58,7 @@ class ZeroShotResult:
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
     """Fraction of rows whose label is among the ``k`` highest logits, for each ``k`` (capped at the
     number of classes)."""
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels = torch.as_tensor(labels, dtype=torch.long, device=logits.device)
     out = {}
     for k in ks:
         top = logits.topk(min(k, logits.shape[-1]), dim=-1).indices
