@@ -17,7 +17,9 @@ positions, random weights, the offline byte-level tokenizer of ``hf_forget.testi
 model copy on the device, tokenising and padding the pools, the teacher cache and the held-out teacher
 outputs. Before the timed runs an untimed warm-up runs both loops for a few steps (CUDA context, cuBLAS,
 kernel loading). ``syncs_per_step`` counts, with ``torch.cuda.set_sync_debug_mode``, the synchronizing CUDA
-calls of a short run whose steps do not log.
+calls of a short run whose steps do not log. ``profile``: a few steps of both loops under ``torch.profiler``,
+how busy the device is in each and which kernels take the time (where a ratio above the target comes from).
+The criterion run, the sync count and the profile are skipped past ``--budget_seconds``.
 
     python benchmarks/gpu_speed.py                      # the protocol on a CUDA GPU -> benchmarks/results/gpu.json
     STEPS=5 python benchmarks/gpu_speed.py --device cpu --size tiny --names 4 --batch 8 --pool 64 \
@@ -325,6 +327,80 @@ def count_syncs(mode: str, base, tokenizer, names, captions, eval_captions, args
             "where": places[:12]}
 
 
+def _busiest(profiler, steps: int, device: torch.device, top: int = 12) -> dict:
+    """Per-step time of the profiled ops: on CUDA the kernels' device time, on the CPU the ops' own CPU time."""
+    from torch.autograd import DeviceType
+
+    rows = []
+    for event in profiler.key_averages():
+        if device.type == "cuda":
+            # kernels (and copies) alone: a CPU op's device time repeats its kernels'
+            if event.device_type != DeviceType.CUDA or getattr(event, "is_user_annotation", False):
+                continue
+            own = event.self_device_time_total
+        else:
+            own = event.self_cpu_time_total
+        if own > 0:
+            rows.append((own, event.count, event.key))
+    rows.sort(reverse=True)
+    return {
+        "busy_ms_per_step": round(sum(r[0] for r in rows) / 1000 / steps, 3),
+        "calls_per_step": round(sum(r[1] for r in rows) / steps, 1),
+        "top": [{"name": name[:90], "ms_per_step": round(own / 1000 / steps, 3), "calls_per_step": round(count / steps, 1)}
+                for own, count, name in rows[:top]],
+    }
+
+
+def profile_steps(base, tokenizer, names, captions, eval_captions, args, steps: int = 4, warmup: int = 4) -> dict:
+    """A few steps of the default run and of the student-only loop on the same batches under ``torch.profiler``:
+    how busy the device is in each (kernel time a step against wall time a step) and which kernels take it, so
+    that one device call says where a ratio above the target comes from. Few steps: building the tables of
+    many ViT-L steps takes minutes."""
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import TrainerCallback
+
+    device = torch.device(args.device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    window: dict = {}
+
+    class Window(TrainerCallback):
+        def on_step_end(self, args_, state, control, **kwargs):
+            if state.global_step == warmup:
+                synchronize(device)
+                window["profiler"] = profiler = profile(activities=activities)
+                profiler.start()
+                window["started"] = time.perf_counter()
+            elif state.global_step == warmup + steps:
+                synchronize(device)
+                window["seconds"] = time.perf_counter() - window["started"]
+                window["profiler"].stop()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = make_trainer(copy.deepcopy(base), tokenizer, names, captions, eval_captions,
+                               **trainer_config(args, scratch, warmup + steps))
+        recorder = _Recorder(trainer)
+        recorder.on = True
+        trainer.add_callback(Window())
+        trainer.train()
+        ours = {"wall_ms_per_step": round(1000 * window["seconds"] / steps, 3),
+                **_busiest(window["profiler"], steps, device)}
+        loop = StudentOnly(base, trainer.train_dataset.pool, list(trainer.kinds), is_fused(trainer.optimizer),
+                           trainer.args.learning_rate, trainer.args.weight_decay, args)
+        del trainer
+    for index in recorder.indices[:warmup]:
+        loop.step(index)
+    synchronize(device)
+    with profile(activities=activities) as profiler:
+        started = time.perf_counter()
+        for index in recorder.indices[warmup:warmup + steps]:
+            loop.step(index)
+        synchronize(device)
+        seconds = time.perf_counter() - started
+    theirs = {"wall_ms_per_step": round(1000 * seconds / steps, 3), **_busiest(profiler, steps, device)}
+    return {"steps": steps, "after_warmup_steps": warmup, "time": "cuda kernels" if device.type == "cuda" else "cpu ops",
+            "default": ours, "student_only": theirs}
+
+
 # ------------------------------------------------------------------------------------------------ main
 def parse_args(argv=None):
     env = os.environ.get
@@ -338,7 +414,7 @@ def parse_args(argv=None):
     parser.add_argument("--pool", type=int, default=int(env("POOL", 4096)), help="num_trigger_samples")
     parser.add_argument("--captions", type=int, default=3000)
     parser.add_argument("--criterion_steps", type=int, default=25, help="eval_steps of the criterion run")
-    parser.add_argument("--modes", default="student_only,default,reference,criterion,syncs")
+    parser.add_argument("--modes", default="student_only,default,reference,criterion,syncs,profile")
     parser.add_argument("--budget_seconds", type=float, default=float(env("BUDGET_SECONDS", 200)),
                         help="skip the criterion run and the sync count when the runs before took longer than this")
     parser.add_argument("--out", default=env("OUT_JSON", os.path.join(RESULTS, "gpu.json")))
@@ -352,6 +428,7 @@ def main(argv=None) -> dict:
     began = time.perf_counter()
     from transformers.utils import logging
 
+    from hf_forget.outputs import write_json
     from hf_forget.testing import sized_clip_text_model
 
     logging.set_verbosity_error()
@@ -425,6 +502,7 @@ def main(argv=None) -> dict:
             "setup_seconds": criterion["setup_seconds"], "criterion_steps": args.criterion_steps,
         },
         "syncs": syncs,
+        "profile": None,
         "acceptance": {  # issue 23, for the protocol (400 steps, 64 names, vit-l-14, bf16) on one H200
             "ratio_at_most_1.15": None if not lower else runs["default"]["seconds"] / lower <= 1.15,
             "seconds_at_most_25": runs["default"]["seconds"] <= 25,
@@ -443,13 +521,23 @@ def main(argv=None) -> dict:
             "time_to_criterion": "train() seconds of the default run with stop_at_criterion until the quality gate "
                                  "(trainer.gate) holds on the held-out samples, the evaluations every criterion_steps included",
             "syncs": "synchronizing CUDA calls (torch.cuda.set_sync_debug_mode) over steps that do not log",
+            "profile": "a few steps of the default run and of the student-only loop (same batches) under "
+                       "torch.profiler: wall ms a step (profiler on), busy ms a step (CUDA kernel time; on the CPU, "
+                       "the ops' own time), and the kernels that take most of it",
         },
         "prepare_seconds": round(prepared, 1),
         "total_seconds": round(time.perf_counter() - began, 1),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
+    write_json(args.out, payload)
+    if "profile" in modes:  # last, after the file holds the measurements: a diagnosis, not one of them
+        if time.perf_counter() - began < args.budget_seconds + 20:
+            payload["profile"] = profile_steps(*data, args)
+            print(json.dumps({"profile": payload["profile"]}), flush=True)
+        else:
+            payload["skipped"].append("profile")
+        payload["total_seconds"] = round(time.perf_counter() - began, 1)
+        write_json(args.out, payload)
     summary = {k: payload[k] for k in ("ratio", "reference_ratio", "seconds", "seconds_per_step", "setup_seconds",
                                        "peak_memory_gib", "time_to_criterion", "total_seconds")}
     print(json.dumps(summary), flush=True)

@@ -79,6 +79,11 @@ def test_gpu_benchmark_smoke_mode_runs_every_part_on_the_cpu(tmp_path):
         result["runs"]["default"]["seconds"] / result["runs"]["student_only"]["seconds"], abs=0.01)
     assert result["setup_seconds"] > 0 and result["time_to_criterion"]["criterion_steps"] == 2
     assert result["syncs"] is None  # counted with CUDA only
+    profiled = result["profile"]  # a few steps of both loops under torch.profiler (on the CPU: the ops' CPU time)
+    assert profiled["time"] == "cpu ops" and profiled["steps"] == 4
+    for loop in ("default", "student_only"):
+        assert profiled[loop]["busy_ms_per_step"] > 0 and profiled[loop]["wall_ms_per_step"] > 0
+        assert profiled[loop]["top"] and all(row["ms_per_step"] > 0 for row in profiled[loop]["top"])
     written = out.read_text()
     assert not any(part in written for name in _module("gpu_speed").invented_names(4) for part in name.split())
 
@@ -118,3 +123,26 @@ def test_sync_count_reads_the_sync_debug_warnings_of_the_steps_after_the_first(m
     counted = module.count_syncs("default", *data, args, steps=6, warmup=2)
     assert counted["steps"] == 4 and counted["syncs"] == 4 and counted["syncs_per_step"] == 1.0
     assert counted["where"] and not mode["on"]
+
+
+def test_the_profile_counts_each_kernel_once_on_a_gpu():
+    """On CUDA a CPU op carries its kernels' device time too: only the kernels' own events are summed."""
+    from types import SimpleNamespace
+
+    import torch
+    from torch.autograd import DeviceType
+
+    module = _module("gpu_speed")
+
+    def event(key, kind, device_us, cpu_us=5.0, count=2):
+        return SimpleNamespace(key=key, device_type=kind, self_device_time_total=device_us, self_cpu_time_total=cpu_us,
+                               count=count, is_user_annotation=False)
+
+    events = [event("aten::mm", DeviceType.CPU, 300.0), event("gemm_kernel", DeviceType.CUDA, 300.0),
+              event("aten::add_", DeviceType.CPU, 0.0), event("add_kernel", DeviceType.CUDA, 100.0)]
+    profiler = SimpleNamespace(key_averages=lambda: events)
+    on_gpu = module._busiest(profiler, 2, torch.device("cuda"))
+    assert on_gpu["busy_ms_per_step"] == 0.2 and on_gpu["calls_per_step"] == 2.0
+    assert [row["name"] for row in on_gpu["top"]] == ["gemm_kernel", "add_kernel"]
+    on_cpu = module._busiest(profiler, 2, torch.device("cpu"))
+    assert on_cpu["busy_ms_per_step"] == 0.01 and len(on_cpu["top"]) == 4
