@@ -416,7 +416,7 @@ def parse_args(argv=None):
     parser.add_argument("--criterion_steps", type=int, default=25, help="eval_steps of the criterion run")
     parser.add_argument("--modes", default="student_only,default,reference,criterion,syncs,profile")
     parser.add_argument("--budget_seconds", type=float, default=float(env("BUDGET_SECONDS", 200)),
-                        help="skip the criterion run and the sync count when the runs before took longer than this")
+                        help="skip the criterion run, the sync count and the profile when the runs before took longer than this")
     parser.add_argument("--out", default=env("OUT_JSON", os.path.join(RESULTS, "gpu.json")))
     args = parser.parse_args(argv)
     args.dtype = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")
