@@ -346,8 +346,8 @@ def _busiest(profiler, steps: int, device: torch.device, top: int = 12) -> dict:
     return {
         "busy_ms_per_step": round(sum(r[0] for r in rows) / 1000 / steps, 3),
         "calls_per_step": round(sum(r[1] for r in rows) / steps, 1),
-        "top": [{"name": name[:90], "ms_per_step": round(own / 1000 / steps, 3), "calls_per_step": round(count / steps, 1)}
-                for own, count, name in rows[:top]],
+        "top": [{"name": name[:90], "ms_per_step": round(own / 1000 / steps, 3),
+                 "calls_per_step": round(count / steps, 1)} for own, count, name in rows[:top]],
     }
 
 
@@ -397,8 +397,8 @@ def profile_steps(base, tokenizer, names, captions, eval_captions, args, steps: 
         synchronize(device)
         seconds = time.perf_counter() - started
     theirs = {"wall_ms_per_step": round(1000 * seconds / steps, 3), **_busiest(profiler, steps, device)}
-    return {"steps": steps, "after_warmup_steps": warmup, "time": "cuda kernels" if device.type == "cuda" else "cpu ops",
-            "default": ours, "student_only": theirs}
+    return {"steps": steps, "after_warmup_steps": warmup,
+            "time": "cuda kernels" if device.type == "cuda" else "cpu ops", "default": ours, "student_only": theirs}
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -416,7 +416,8 @@ def parse_args(argv=None):
     parser.add_argument("--criterion_steps", type=int, default=25, help="eval_steps of the criterion run")
     parser.add_argument("--modes", default="student_only,default,reference,criterion,syncs,profile")
     parser.add_argument("--budget_seconds", type=float, default=float(env("BUDGET_SECONDS", 200)),
-                        help="skip the criterion run, the sync count and the profile when the runs before took longer than this")
+                        help="skip the criterion run, the sync count and the profile when the runs before took "
+                             "longer than this")
     parser.add_argument("--out", default=env("OUT_JSON", os.path.join(RESULTS, "gpu.json")))
     args = parser.parse_args(argv)
     args.dtype = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")
