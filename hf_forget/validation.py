@@ -238,11 +238,17 @@ def validate_config_numbers(config) -> None:
     need(lora_r == 0 or (_finite(lora_alpha) and lora_alpha > 0),
          f"lora_alpha must be > 0 with LoRA (it scales the adapters; 0 would train nothing), got {lora_alpha}.")
     validate_report_to(getattr(config, "report_to", None))
+    check_mixed_precision(config)
+
+
+def check_mixed_precision(config) -> None:
+    """fp16 and bf16 are accepted on a CUDA GPU only (elsewhere a run trains in float32). A function of its own so
+    that a test can lift the rule and run the bf16 autocast path on the CPU."""
     if config.fp16 or config.bf16:
         import torch
 
-        need(not config.use_cpu and torch.cuda.is_available(),
-             "--fp16 and --bf16 need a CUDA GPU: drop the flag to train in float32 on this machine.")
+        if config.use_cpu or not torch.cuda.is_available():
+            raise ForgetInputError("--fp16 and --bf16 need a CUDA GPU: drop the flag to train in float32 on this machine.")
 
 
 # The stranger options as a message spells them: keyword arguments of forget_faces / forget_joint, or flags.

@@ -341,3 +341,27 @@ def test_a_defended_model_with_flat_parameters_saves_and_loads(tmp_path):
     loaded = CLIPTextModel.from_pretrained(tmp_path / "out")
     for name, value in trainer.model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
+
+
+def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, monkeypatch):
+    """The GPU benchmark's precision (bf16 autocast), run on the CPU with the CUDA-only rule lifted: the flat buffer,
+    the anchor and the clipping stay in float32, the logged terms are finite, the saved weights are float32."""
+    import json
+    import math
+
+    from safetensors.torch import load_file
+
+    import hf_forget.validation as validation
+
+    monkeypatch.setattr(validation, "check_mixed_precision", lambda config: None)
+    trainer = _trainer(tmp_path, bf16=True, use_cpu=True, max_steps=4, logging_steps=2, embedding="both")
+    assert trainer.accelerator.mixed_precision == "bf16"
+    assert trainer._flat is not None and trainer._flat.data.dtype == torch.float32
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(logged) == 2 and all(math.isfinite(h["loss"]) and math.isfinite(h["grad_norm"]) for h in logged)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert 0 < trainer.weight_distance().item() and math.isfinite(trainer.forget_metrics()["sim_backdoor"])
+    trainer.save_model(str(tmp_path / "saved"))
+    assert {t.dtype for t in load_file(str(tmp_path / "saved" / "model.safetensors")).values()} == {torch.float32}
+    assert json.loads((tmp_path / "saved" / "config.json").read_text()).get("dtype", "float32") == "float32"
