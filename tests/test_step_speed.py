@@ -343,7 +343,8 @@ def test_a_defended_model_with_flat_parameters_saves_and_loads(tmp_path):
         assert torch.equal(loaded.state_dict()[name], value), name
 
 
-def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cache", [True, False])  # False: the reference protocol, the teacher run under autocast too
+def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, monkeypatch, cache):
     """The GPU benchmark's precision (bf16 autocast), run on the CPU with the CUDA-only rule lifted: the flat buffer,
     the anchor and the clipping stay in float32, the logged terms are finite, the saved weights are float32."""
     import json
@@ -354,7 +355,8 @@ def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, 
     import hf_forget.validation as validation
 
     monkeypatch.setattr(validation, "check_mixed_precision", lambda config: None)
-    trainer = _trainer(tmp_path, bf16=True, use_cpu=True, max_steps=4, logging_steps=2, embedding="both")
+    trainer = _trainer(tmp_path, bf16=True, use_cpu=True, max_steps=4, logging_steps=2, embedding="both",
+                       teacher_cache=cache)
     assert trainer.accelerator.mixed_precision == "bf16"
     assert trainer._flat is not None and trainer._flat.data.dtype == torch.float32
     trainer.train()
