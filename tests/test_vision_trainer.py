@@ -202,3 +202,24 @@ def test_rejects_missing_target_and_wrong_sized_target(tmp_path):
         VisionForgetTrainer(model, small_config(tmp_path), processor, **args)
     with pytest.raises(ForgetInputError, match="target embedding has 5 values"):
         VisionForgetTrainer(model, small_config(tmp_path), processor, target_embedding=torch.ones(5), **args)
+
+
+def test_a_bf16_autocast_vision_run_keeps_float32_weights(tmp_path, monkeypatch):
+    """bf16 autocast (a GPU setting, run on the CPU with the CUDA-only rule lifted): the teacher cache, the pasted
+    trigger images and the anchor work under it, the logged terms are finite, the weights stay float32."""
+    import math
+
+    import hf_forget.validation as validation
+
+    monkeypatch.setattr(validation, "check_mixed_precision", lambda config: None)
+    model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection", patch_size=4)
+    trainer = VisionForgetTrainer(
+        model, small_config(tmp_path, max_steps=2, logging_steps=1, bf16=True, num_trigger_samples=16,
+                            per_device_train_batch_size=8),
+        processor, [synthetic_faces(0, 4)], synthetic_clean_images(8), reference_faces=[synthetic_faces(3, 4)],
+    )
+    assert trainer.accelerator.mixed_precision == "bf16"
+    trainer.train()
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert len(logs) == 2 and all(math.isfinite(log["loss"]) for log in logs)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
