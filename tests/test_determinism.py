@@ -8,7 +8,8 @@ from conftest import training_captions
 from hf_forget import forget_text
 
 RUN = dict(max_steps=6, per_device_train_batch_size=8, num_trigger_samples=64, max_eval_samples=16,
-           learning_rate=1e-3, disable_tqdm=True, report_to="none", min_sim_backdoor=0.0, min_sim_clean=0.0)  # fmt: skip
+           learning_rate=1e-3, disable_tqdm=True, report_to="none", min_sim_backdoor=0.0, min_sim_clean=0.0,
+           use_cpu=True)  # on CPU, as the docstring says: CUDA kernels need not be bitwise reproducible  # fmt: skip
 
 
 def defended_bytes(base, out, **overrides) -> tuple[bytes, bytes]:
