@@ -242,3 +242,16 @@ def test_cli_takes_trigger_captions(tiny_text_encoder_dir, captions_file, tmp_pa
     assert (tmp_path / "ok" / "model.safetensors").is_file()
     assert run(["one", "two"], "bad") == EXIT_USAGE  # no caption can carry a name: a clear error, not a crash
     assert "no usable caption" in capsys.readouterr().err
+
+
+def test_a_defended_clip_model_is_on_one_device(tmp_path):
+    """Only the defended tower goes through the Trainer (and onto its device); the CLIPModel handed back holds the
+    other tower beside it (``meta`` stands for a GPU here)."""
+    model, tokenizer, _ = tiny_clip_model()
+    config = TextForgetConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=8,
+                              num_trigger_samples=16, max_eval_samples=8, disable_tqdm=True, use_cpu=True)
+    trainer = TextForgetTrainer(model, config, tokenizer, training_captions(100), ["Ann Example"])
+    trainer.model.to("meta")  # where a GPU run leaves the trained tower
+    defended = trainer.defended_model()
+    assert isinstance(defended, CLIPModel)
+    assert {p.device.type for p in defended.parameters()} == {"meta"}

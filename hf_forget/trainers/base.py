@@ -487,8 +487,8 @@ class ForgetTrainer(Trainer):
     def defended_model(self) -> nn.Module | None:
         """The student as a plain transformers model: LoRA merged, wrappers removed; a CLIPModel's tower back in it.
 
-        Under FSDP every process must call it (the shards are gathered); the main process gets the model (on the
-        CPU), the others ``None``."""
+        It stays on the training device. Under FSDP every process must call it (the shards are gathered); the main
+        process gets the model (on the CPU), the others ``None``."""
         if self.is_fsdp_enabled:
             model = gathered_model(self.accelerator.unwrap_model(self.model), self.accelerator.get_state_dict(self.model))
             if model is None or self.clip_model is None:
@@ -498,7 +498,10 @@ class ForgetTrainer(Trainer):
         if hasattr(model, "merge_and_unload"):
             model = copy.deepcopy(model).merge_and_unload()
         if self.clip_model is not None:
-            model = with_tower(self.clip_model, model, self.modality)
+            device = next(model.parameters()).device
+            # The other tower never went through the Trainer (it stayed where the CLIPModel was loaded): one device
+            # for the whole model, or its image and text features land on two.
+            model = with_tower(self.clip_model, model, self.modality).to(device)
         return model
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
