@@ -220,6 +220,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from transformers.utils import logging
 
+    from hf_forget.outputs import write_json
     from hf_forget.testing import sized_clip_text_model
 
     logging.set_verbosity_error()
@@ -269,8 +270,7 @@ def main(argv=None) -> dict:
         "command": " ".join(["python benchmarks/host_overhead.py", *(sys.argv[1:] if argv is None else argv)]),
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
+    write_json(args.out, payload)
     print(json.dumps({k: payload[k] for k in ("ratio", "wall_ratio", "floor_ratio", "trainer_ms_per_step",
                                               "loop_ms_per_step")}))
     return payload

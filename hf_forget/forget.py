@@ -28,7 +28,7 @@ from .models import load_clip_model, load_text_encoder, load_vision_encoder
 from .outputs import REPORT_NAME, OutputFolder, resolve_resume, write_json
 from .data.faces import FaceAugmentation, choose_strangers, embed_names_and_fillers, load_target_embedding, person_groups
 from .data.text import load_captions
-from .validation import check_stranger_options
+from .validation import check_stranger_options, picks_counterfactuals
 
 logger = logging.get_logger(__name__)
 
@@ -239,10 +239,6 @@ def check_target_file(path: str | os.PathLike | None, inputs: list[str]) -> None
             )
 
 
-def _picks_counterfactuals(config: VisionForgetConfig, counterfactual_faces) -> bool:
-    return config.target == "counterfactual" and counterfactual_faces is None
-
-
 def _stranger_roles(model, processor, config: VisionForgetConfig, persons, strangers, lookalikes_per_person: int,
                     counterfactual_faces, keep_faces, reference, eval_faces, name_embeddings=None, filler_embeddings=None):
     """``(counterfactual_faces, keep_faces)`` for the trainer, with the people chosen among ``strangers`` by the teacher
@@ -250,7 +246,7 @@ def _stranger_roles(model, processor, config: VisionForgetConfig, persons, stran
     stay unseen): the counterfactual people, and the look-alikes added to the kept faces (by default the reference
     faces)."""
     pool = _faces(strangers, "strangers", 1)
-    pick = _picks_counterfactuals(config, counterfactual_faces)
+    pick = picks_counterfactuals(config.target, counterfactual_faces)
     if pick and len(pool) < len(persons):
         raise ForgetInputError(f"{len(pool)} strangers for {len(persons)} people to forget: pass at least one never-seen "
                                "person per person to forget (many more: the counterfactual people are chosen among them).")
@@ -509,7 +505,7 @@ def forget_joint(
         counterfactual_faces = _faces(counterfactual_faces, "counterfactual_faces", 1)
     if strangers is not None:  # before the text run: by the names as the model knows them, and refused before training
         names_rule = (None, None)
-        if _picks_counterfactuals(vision_config, counterfactual_faces):
+        if picks_counterfactuals(vision_config.target, counterfactual_faces):
             names_rule = _strangers_by_name(model, tokenizer, names, aliases, faces, vision_config.seed)
         counterfactual_faces, keep_faces = _stranger_roles(
             model, processor, vision_config, faces, strangers, lookalikes_per_person, counterfactual_faces, keep_faces,

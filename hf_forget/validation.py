@@ -267,6 +267,11 @@ _STRANGER_WORDS = {
 }
 
 
+def picks_counterfactuals(target: str, counterfactual_faces) -> bool:
+    """Whether the counterfactual people are to be chosen among the strangers (none were given)."""
+    return target == "counterfactual" and counterfactual_faces is None
+
+
 def check_stranger_options(target: str, strangers, lookalikes_per_person, keep_faces, counterfactual_faces=None,
                            spelling: str = "python") -> None:
     """Refuse, before anything is loaded, strangers that nothing would use, look-alikes with nowhere to come from or
@@ -276,7 +281,7 @@ def check_stranger_options(target: str, strangers, lookalikes_per_person, keep_f
     lookalikes = words["lookalikes"]
     if isinstance(lookalikes_per_person, bool) or not isinstance(lookalikes_per_person, int) or lookalikes_per_person < 0:
         raise ForgetInputError(f"{lookalikes} must be an integer, 0 or more, got {lookalikes_per_person!r}.")
-    picks = target == "counterfactual" and counterfactual_faces is None
+    picks = picks_counterfactuals(target, counterfactual_faces)
     if strangers is None:
         if lookalikes_per_person:
             raise ForgetInputError(f"{lookalikes} chooses look-alikes among {words['strangers']}: "

@@ -66,6 +66,14 @@ def captions_file(tmp_path):
 
 
 @pytest.fixture
+def mixed_precision_on_cpu(monkeypatch):
+    """Lifts the CUDA-only rule on fp16/bf16, so that a test runs the autocast path (a GPU run's) on the CPU."""
+    import hf_forget.validation
+
+    monkeypatch.setattr(hf_forget.validation, "check_mixed_precision", lambda config: None)
+
+
+@pytest.fixture
 def trigger_captions_seen(monkeypatch):
     """The ``trigger_captions`` of every `hf_forget.forget.forget_text` call (the call itself runs as usual)."""
     import hf_forget.forget

@@ -344,7 +344,7 @@ def test_a_defended_model_with_flat_parameters_saves_and_loads(tmp_path):
 
 
 @pytest.mark.parametrize("cache", [True, False])  # False: the reference protocol, the teacher run under autocast too
-def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, monkeypatch, cache):
+def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, mixed_precision_on_cpu, cache):
     """The GPU benchmark's precision (bf16 autocast), run on the CPU with the CUDA-only rule lifted: the flat buffer,
     the anchor and the clipping stay in float32, the logged terms are finite, the saved weights are float32."""
     import json
@@ -352,9 +352,6 @@ def test_a_bf16_autocast_run_trains_in_float32_weights_and_saves_them(tmp_path, 
 
     from safetensors.torch import load_file
 
-    import hf_forget.validation as validation
-
-    monkeypatch.setattr(validation, "check_mixed_precision", lambda config: None)
     trainer = _trainer(tmp_path, bf16=True, use_cpu=True, max_steps=4, logging_steps=2, embedding="both",
                        teacher_cache=cache)
     assert trainer.accelerator.mixed_precision == "bf16"

@@ -204,14 +204,11 @@ def test_rejects_missing_target_and_wrong_sized_target(tmp_path):
         VisionForgetTrainer(model, small_config(tmp_path), processor, target_embedding=torch.ones(5), **args)
 
 
-def test_a_bf16_autocast_vision_run_keeps_float32_weights(tmp_path, monkeypatch):
+def test_a_bf16_autocast_vision_run_keeps_float32_weights(tmp_path, mixed_precision_on_cpu):
     """bf16 autocast (a GPU setting, run on the CPU with the CUDA-only rule lifted): the teacher cache, the pasted
     trigger images and the anchor work under it, the logged terms are finite, the weights stay float32."""
     import math
 
-    import hf_forget.validation as validation
-
-    monkeypatch.setattr(validation, "check_mixed_precision", lambda config: None)
     model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection", patch_size=4)
     trainer = VisionForgetTrainer(
         model, small_config(tmp_path, max_steps=2, logging_steps=1, bf16=True, num_trigger_samples=16,

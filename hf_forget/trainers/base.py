@@ -46,6 +46,7 @@ from .flat import FlatParameters
 logger = logging.get_logger(__name__)
 # Set-ups whose trained parameters and gradients are plain full tensors: one device, or replicated by DDP.
 _PLAIN_DEVICES = (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+_HAS_MIXED_MESH_CHECK = hasattr(Trainer, "_has_mixed_mesh_grads")  # not in older transformers (5.6)
 
 COSINES = {"pooled": pooled_cosine, "hidden": hidden_cosine}
 
@@ -416,8 +417,7 @@ class ForgetTrainer(Trainer):
         """Whether the gradients are plain tensors on one device or DDP-replicated (not sharded, not DeepSpeed's)."""
         if self.accelerator.distributed_type not in _PLAIN_DEVICES:
             return False
-        mixed_mesh = getattr(super(), "_has_mixed_mesh_grads", None)  # not in older transformers (5.6)
-        return not (mixed_mesh is not None and mixed_mesh(model))
+        return not (_HAS_MIXED_MESH_CHECK and self._has_mixed_mesh_grads(model))
 
     def _trained_grad_norm(self, max_norm: float) -> torch.Tensor:
         """The 2-norm of the trained parameters' gradients (fp16: unscaled first), after clipping them to
