@@ -5,8 +5,9 @@
 #
 #   bash benchmarks/gpu_check.sh          # from the repository root; writes into $OUT (default /tmp/gpu_check)
 #
-# From a session lent the GPU machine: the device tool's run with command "OUT=\$OUT bash benchmarks/gpu_check.sh",
-# carry [".whl"], timeout_s 480 (the script bounds its two parts at 240 s and 150 s), then give_back.
+# From a session lent the GPU machine: `bash benchmarks/gpu_wheels.sh` here, then the device tool's run with
+# command "OUT=\$OUT bash benchmarks/gpu_check.sh", carry [".whl"], timeout_s 480 (the script bounds its two
+# parts at 240 s and 150 s), then give_back.
 #
 # $OUT gets 4 files: env.txt (GPU, versions), gpu_speed.log, gpu.json, pytest.log. Local smoke run of the same
 # script on the CPU: GPU_ARGS="--device cpu --size tiny --names 4 --batch 4 --pool 16" STEPS=3 \
@@ -17,8 +18,8 @@ export PYTHONPATH="${PYTHONPATH:-$PWD}"
 case ":$PYTHONPATH:" in *":$PWD:"*) ;; *) export PYTHONPATH="$PYTHONPATH:$PWD" ;; esac
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # What the GPU machine lacks (diffusers, datasets, faker and their small dependencies), as wheels in .whl/
-# (git-ignored: `pip download --no-deps -d .whl diffusers datasets faker dill multiprocess importlib_metadata`,
-# carried along with the checkout), installed beside the machine's own packages, not over them.
+# (git-ignored; `bash benchmarks/gpu_wheels.sh` fills it here; carried along with the checkout), installed beside
+# the machine's own packages, not over them.
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH="/tmp/site:$PYTHONPATH"
