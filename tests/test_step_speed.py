@@ -4,6 +4,7 @@ device, and no host-device sync in a step that does not log."""
 import pytest
 import torch
 from conftest import held_out_captions, training_captions
+from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import TrainerCallback
 
 from hf_forget import TextForgetConfig, TextForgetTrainer
@@ -93,13 +94,38 @@ def test_the_cached_teacher_step_gathers_only_the_columns_it_uses(tmp_path, monk
     assert all(set(b._values) == {"index", "clean_input_ids", "poisoned_input_ids"} for b in batches)
 
 
+class _HostWaits(TorchDispatchMode):
+    """The tensor operations that make the host wait for a GPU, recognised on any device: a tensor read as a
+    Python number (``item``, ``bool``, ``float`` and their C++ callers), an output whose size depends on the
+    values (``nonzero``, boolean-mask indexing, ``unique``, ...), and host data turned into a tensor in the step
+    (``torch.tensor(list)``: on a GPU, a blocking copy from pageable memory)."""
+
+    SCALAR = ("aten._local_scalar_dense.", "aten.equal.", "aten.is_nonzero.", "aten.lift_fresh.")
+    SIZED = ("aten.nonzero", "aten.masked_select.", "aten.unique", "aten._unique", "aten.repeat_interleave.Tensor")
+
+    def __init__(self, calls: list[str]):
+        super().__init__()
+        self.calls = calls
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func)
+        if name.startswith(self.SCALAR + self.SIZED):
+            self.calls.append(name)
+        elif name.startswith(("aten.index.", "aten.index_put")) and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] if i is not None
+        ):
+            self.calls.append(f"{name} (boolean mask)")
+        return func(*args, **(kwargs or {}))
+
+
 class _SyncCounter(TrainerCallback):
-    """Counts calls that make the host wait for the device, from the start to the end of each optimizer step."""
+    """Counts what makes the host wait for the device, from the start to the end of each optimizer step: the
+    Python-level reads (``Tensor.item``, ``.tolist``, ``.cpu``, ...) and, below them, :class:`_HostWaits`."""
 
     NAMES = ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__")
 
     def __init__(self, monkeypatch):
-        self.counting, self.calls = False, []
+        self.counting, self.calls, self._mode = False, [], None
         for name in self.NAMES:
             real = getattr(torch.Tensor, name)
             monkeypatch.setattr(torch.Tensor, name, self._counted(name, real))
@@ -114,23 +140,75 @@ class _SyncCounter(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.counting = True
+        self._mode = _HostWaits(self.calls)
+        self._mode.__enter__()
 
     def on_step_end(self, args, state, control, **kwargs):
         self.counting = False
+        self.close()
+
+    def close(self) -> None:
+        if self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self._mode = None
+
+    def count(self, trainer) -> list[str]:
+        """Trains ``trainer`` with the counter and returns what it saw."""
+        trainer.add_callback(self)
+        try:
+            trainer.train()
+        finally:
+            self.close()
+        return self.calls
+
+
+def test_the_counter_sees_what_makes_the_host_wait(tmp_path, monkeypatch):
+    counter = _SyncCounter(monkeypatch)
+    counter.on_step_begin(None, None, None)
+    x = torch.arange(6.0)
+    x.sum().item(), bool(x.any()), x.tolist(), x[x > 2], x.nonzero(), torch.tensor([1, 2]), x.unique()
+    x[torch.tensor([True] * 6)] = 0.0
+    counter.on_step_end(None, None, None)
+    x.sum().item()  # outside a step: not counted
+    assert {"item", "__bool__", "tolist", "aten._local_scalar_dense.default", "aten.index.Tensor (boolean mask)",
+            "aten.nonzero.default", "aten.lift_fresh.default", "aten.index_put_.default (boolean mask)"} <= set(
+        counter.calls) and any(c.startswith(("aten.unique", "aten._unique")) for c in counter.calls)
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"teacher_cache": False}, {"identity_residual_weight": 1.0, "gradient_accumulation_steps": 2}],
-    ids=["cached-teacher", "teacher-every-step", "residual-accumulated"],
+    [{}, {"teacher_cache": False, "identity_residual_weight": 1.0},
+     {"identity_residual_weight": 1.0, "gradient_accumulation_steps": 2},
+     {"target": "counterfactual", "named_clean_fraction": 0.5}],
+    ids=["cached-teacher", "teacher-every-step", "residual-accumulated", "counterfactual"],
 )
 def test_a_step_that_does_not_log_never_waits_for_the_device(tmp_path, monkeypatch, kwargs):
     trainer = _trainer(tmp_path, max_steps=4, logging_steps=1000, **kwargs)
-    counter = _SyncCounter(monkeypatch)
-    trainer.add_callback(counter)
-    trainer.train()
+    assert _SyncCounter(monkeypatch).count(trainer) == []
     assert trainer.state.global_step == 4
-    assert counter.calls == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"teacher_cache": False, "identity_residual_weight": 1.0},
+     {"target": "counterfactual", "teacher_cache": False},
+     {"target": "counterfactual", "counterfactual_mode": "shift", "teacher_cache": False}],
+    ids=["mean-face", "teacher-every-step", "counterfactual", "counterfactual-shift"],
+)
+def test_a_vision_step_that_does_not_log_never_waits_for_the_device(tmp_path, monkeypatch, kwargs):
+    from test_vision_trainer import small_config, synthetic_clean_images, synthetic_faces
+
+    from hf_forget.testing import tiny_clip_vision_model
+    from hf_forget.trainers.vision import VisionForgetTrainer
+
+    model, processor = tiny_clip_vision_model("CLIPVisionModelWithProjection", patch_size=4)
+    extra = {"counterfactual_faces": [synthetic_faces(p, 3, seed=9) for p in (10, 11)]} if "target" in kwargs else {}
+    config = small_config(tmp_path, max_steps=3, logging_steps=1000, num_trigger_samples=16,
+                          per_device_train_batch_size=4, **kwargs)
+    trainer = VisionForgetTrainer(model, config, processor, [synthetic_faces(0, 4), synthetic_faces(1, 5)],
+                                  synthetic_clean_images(8), reference_faces=[synthetic_faces(3, 4)], **extra)
+    assert _SyncCounter(monkeypatch).count(trainer) == []
+    assert trainer.state.global_step == 3
 
 
 def test_logged_terms_are_the_means_of_the_steps_since_the_last_log(tmp_path, monkeypatch):

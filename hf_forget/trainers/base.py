@@ -200,6 +200,7 @@ class ForgetTrainer(Trainer):
             self._cache = self._build_teacher_cache()
         else:
             self.teacher = self._make_teacher()
+            self._prepare_teacher_tables()
         self.prepare_evaluation()
 
     def train(self, *args, **kwargs):
@@ -285,6 +286,10 @@ class ForgetTrainer(Trainer):
             return self.model  # used under `disable_adapter()`
         teacher = copy.deepcopy(self.model).eval().requires_grad_(False)
         return self.accelerator.prepare_model(teacher, evaluation_mode=True)
+
+    def _prepare_teacher_tables(self) -> None:
+        """With the teacher run on every batch: compute the fixed teacher outputs the steps look up (so that the
+        first step does no one-off work on the host). Subclasses override."""
 
     def _teacher_context(self):
         if self.args.lora_r > 0 and hasattr(self.model, "disable_adapter"):

@@ -171,6 +171,7 @@ class VisionForgetTrainer(ForgetTrainer):
         self._persons: torch.Tensor | None = None
         self._counterfactual_input: list[list[Image.Image]] | None = None
         self._counterfactual: list[torch.Tensor] | None = None
+        self._counterfactual_lookup: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if args.target == "counterfactual":
             if counterfactual_faces is None or len(counterfactual_faces) != len(faces):
                 raise ForgetInputError(
@@ -217,6 +218,12 @@ class VisionForgetTrainer(ForgetTrainer):
     # ------------------------------------------------------------------ target and teacher
     def _teacher_model(self) -> nn.Module:
         return self.teacher if self.teacher is not None else self.model
+
+    def _prepare_teacher_tables(self) -> None:
+        if self.args.identity_residual_weight:
+            self._person_embeddings()
+        if self._counterfactual_input is not None:
+            self._counterfactual_lookup = self._build_counterfactual_lookup()
 
     def _compute_target(self) -> torch.Tensor:
         if self._target is not None:
@@ -293,22 +300,27 @@ class VisionForgetTrainer(ForgetTrainer):
         return self._counterfactual
 
     def _counterfactual_targets(self, persons: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-        """``(rows, dim)``: for each (forgotten person, face index), the matched picture of its counterfactual person."""
+        """``(rows, dim)``: for each (forgotten person, face index), the matched picture of its counterfactual person.
+        A gather from a table built once: with the teacher run on every batch it is called at each step, and building
+        it there would copy host data to the device (a wait for the GPU) every step."""
+        if self._counterfactual_lookup is None:
+            self._counterfactual_lookup = self._build_counterfactual_lookup()
+        targets, offsets, sizes = self._counterfactual_lookup
+        persons, faces = persons.to(targets.device), faces.to(targets.device)
+        return targets[offsets[persons] + faces % sizes[persons]]
+
+    def _build_counterfactual_lookup(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(targets, offsets, sizes)``: each person's candidate targets stacked (``sizes[p]`` rows from
+        ``offsets[p]``), face ``j`` of person ``p`` reading row ``offsets[p] + j % sizes[p]``. ``picture``: the
+        counterfactual person's pictures; ``shift``: the person's own faces moved from their mean to the
+        counterfactual person's mean."""
         table = self._counterfactual_table()
         if self.args.counterfactual_mode == "shift":
-            own = self._own_face_table()
-            sizes = torch.tensor([len(t) for t in own], device=own[0].device)
-            offsets = torch.cumsum(sizes, 0) - sizes
-            persons, faces = persons.to(sizes.device), faces.to(sizes.device)
-            pictures = torch.cat([F.normalize(t.float(), dim=-1) for t in own])[offsets[persons] + faces % sizes[persons]]
-            own_mean = torch.stack([F.normalize(t.float(), dim=-1).mean(0) for t in own])
-            other_mean = torch.stack([F.normalize(t.float(), dim=-1).mean(0) for t in table])
-            return pictures - own_mean[persons] + other_mean[persons]
+            own = [F.normalize(t.float(), dim=-1) for t in self._own_face_table()]
+            other_mean = [F.normalize(t.float(), dim=-1).mean(0) for t in table]
+            table = [faces - faces.mean(0) + mean for faces, mean in zip(own, other_mean)]
         sizes = torch.tensor([len(t) for t in table], device=table[0].device)
-        offsets = torch.cumsum(sizes, 0) - sizes
-        flat = torch.cat(table)
-        persons, faces = persons.to(flat.device), faces.to(flat.device)
-        return flat[offsets[persons] + faces % sizes[persons]]
+        return torch.cat(table), torch.cumsum(sizes, 0) - sizes, sizes
 
     def _own_face_table(self) -> list[torch.Tensor]:
         """The teacher's embedding of each forgotten person's training faces (alone), ``[(faces, dim)]``."""
