@@ -166,7 +166,8 @@ def test_audit_of_the_toy_clip_matches_the_library_attack(tmp_path, capsys):
     world.export_faces(tmp_path / "seen", seen, n_per_identity=20, seed=0)
     world.export_faces(tmp_path / "unseen", unseen, n_per_identity=20, seed=0)
     output = tmp_path / "audit.json"
-    args = ["--model_name_or_path", toy_clip_path(), "--faces", tmp_path / "seen", "--unseen_faces", tmp_path / "unseen"]
+    args = ["--model_name_or_path", toy_clip_path(), "--faces", tmp_path / "seen", "--unseen_faces", tmp_path / "unseen",
+            "--device", "cpu"]  # where the library call below runs: exact votes need the same kernels
     assert main(["audit", *map(str, args), "--output", str(output)]) == 0
     audited = json.loads(output.read_text())["idia"]
 

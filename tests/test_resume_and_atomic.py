@@ -22,10 +22,12 @@ from hf_forget import forget_text
 
 NAMES = ["Jane Doe"]
 # 64 samples / 8 a step = 8 steps an epoch: 12 steps cross an epoch boundary; the LR halves at 4 and 9.
+# On the CPU wherever a GPU is: comparing a resumed run with an uninterrupted one to 1e-6 needs deterministic
+# kernels, and a GPU's attention backward is not (Adam turns a flipped sign of a near-zero gradient into a full step).
 RUN = dict(
     max_steps=12, per_device_train_batch_size=8, num_trigger_samples=64, max_eval_samples=16, disable_tqdm=True,
     save_strategy="steps", save_steps=3, lr_milestones=[4, 9], lr_gamma=0.5, learning_rate=1e-3, seed=7,
-    report_to="none", logging_steps=1, min_sim_backdoor=0.0, min_sim_clean=0.0,
+    report_to="none", logging_steps=1, min_sim_backdoor=0.0, min_sim_clean=0.0, use_cpu=True,
 )  # fmt: skip
 
 
@@ -187,7 +189,7 @@ def test_sigkill_leaves_no_output_and_the_base_untouched_and_resumes(base_dir, t
         "--output_dir", str(out), "--max_steps", "80", "--save_strategy", "steps", "--save_steps", "2",
         "--per_device_train_batch_size", "8", "--num_trigger_samples", "64", "--max_eval_samples", "16",
         "--learning_rate", "1e-3", "--seed", "3", "--disable_tqdm", "true", "--report_to", "none",
-        "--min_sim_backdoor", "0", "--min_sim_clean", "0",
+        "--min_sim_backdoor", "0", "--min_sim_clean", "0", "--use_cpu", "true",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     with open(tmp_path / "killed.log", "wb") as log:
