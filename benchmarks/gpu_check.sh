@@ -48,8 +48,10 @@ BUDGET_SECONDS="${BUDGET_SECONDS:-150}" timeout "${GPU_TIMEOUT:-240}" bash bench
 echo "gpu.sh exit: ${PIPESTATUS[0]}" | tee -a "$OUT/gpu_speed.log"
 cp benchmarks/results/gpu.json "$OUT/gpu.json" 2>/dev/null || echo "no benchmarks/results/gpu.json" | tee -a "$OUT/gpu_speed.log"
 
-# 2. the non-slow suite with CUDA visible (about a minute with 12 workers)
+# 2. the non-slow suite with CUDA visible (about a minute with 12 workers); one CPU thread a worker: 12 workers with
+#    torch's default of a thread per core would fight over the machine's 16 cores
 if [ -n "${PYTEST_ARGS:-}" ]; then read -r -a pytest_args <<< "$PYTEST_ARGS"; else pytest_args=(-q -m "not slow" -n 12); fi
-timeout "${PYTEST_TIMEOUT:-150}" python3 -m pytest "${pytest_args[@]}" 2>&1 | tee "$OUT/pytest.log"
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" timeout "${PYTEST_TIMEOUT:-150}" python3 -m pytest "${pytest_args[@]}" 2>&1 \
+  | tee "$OUT/pytest.log"
 echo "pytest exit: ${PIPESTATUS[0]}" | tee -a "$OUT/pytest.log"
 echo "gpu_check.sh: $(( $(date +%s) - started )) s" | tee -a "$OUT/env.txt"
