@@ -146,3 +146,10 @@ def test_the_profile_counts_each_kernel_once_on_a_gpu():
     assert [row["name"] for row in on_gpu["top"]] == ["gemm_kernel", "add_kernel"]
     on_cpu = module._busiest(profiler, 2, torch.device("cpu"))
     assert on_cpu["busy_ms_per_step"] == 0.01 and len(on_cpu["top"]) == 4
+
+
+@pytest.mark.parametrize("script", ["gpu.sh", "gpu_check.sh", "gpu_wheels.sh"])
+def test_the_device_scripts_parse(script):
+    """The GPU call runs these once, on a machine lent for minutes: a syntax error there would cost the whole call."""
+    proc = subprocess.run(["bash", "-n", os.path.join(BENCHMARKS, script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
