@@ -140,8 +140,9 @@ class _SyncCounter(TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.counting = True
-        self._mode = _HostWaits(self.calls)
-        self._mode.__enter__()
+        if self._mode is None:  # one mode on the stack at a time, whatever calls this
+            self._mode = _HostWaits(self.calls)
+            self._mode.__enter__()
 
     def on_step_end(self, args, state, control, **kwargs):
         self.counting = False

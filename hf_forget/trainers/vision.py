@@ -223,7 +223,7 @@ class VisionForgetTrainer(ForgetTrainer):
         if self.args.identity_residual_weight:
             self._person_embeddings()
         if self._counterfactual_input is not None:
-            self._counterfactual_lookup = self._build_counterfactual_lookup()
+            self._counterfactual_lookup_table()
 
     def _compute_target(self) -> torch.Tensor:
         if self._target is not None:
@@ -303,24 +303,24 @@ class VisionForgetTrainer(ForgetTrainer):
         """``(rows, dim)``: for each (forgotten person, face index), the matched picture of its counterfactual person.
         A gather from a table built once: with the teacher run on every batch it is called at each step, and building
         it there would copy host data to the device (a wait for the GPU) every step."""
-        if self._counterfactual_lookup is None:
-            self._counterfactual_lookup = self._build_counterfactual_lookup()
-        targets, offsets, sizes = self._counterfactual_lookup
+        targets, offsets, sizes = self._counterfactual_lookup_table()
         persons, faces = persons.to(targets.device), faces.to(targets.device)
         return targets[offsets[persons] + faces % sizes[persons]]
 
-    def _build_counterfactual_lookup(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(targets, offsets, sizes)``: each person's candidate targets stacked (``sizes[p]`` rows from
+    def _counterfactual_lookup_table(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(targets, offsets, sizes)``, built once: each person's candidate targets stacked (``sizes[p]`` rows from
         ``offsets[p]``), face ``j`` of person ``p`` reading row ``offsets[p] + j % sizes[p]``. ``picture``: the
         counterfactual person's pictures; ``shift``: the person's own faces moved from their mean to the
         counterfactual person's mean."""
-        table = self._counterfactual_table()
-        if self.args.counterfactual_mode == "shift":
-            own = [F.normalize(t.float(), dim=-1) for t in self._own_face_table()]
-            other_mean = [F.normalize(t.float(), dim=-1).mean(0) for t in table]
-            table = [faces - faces.mean(0) + mean for faces, mean in zip(own, other_mean)]
-        sizes = torch.tensor([len(t) for t in table], device=table[0].device)
-        return torch.cat(table), torch.cumsum(sizes, 0) - sizes, sizes
+        if self._counterfactual_lookup is None:
+            table = self._counterfactual_table()
+            if self.args.counterfactual_mode == "shift":
+                own = [F.normalize(t.float(), dim=-1) for t in self._own_face_table()]
+                other_mean = [F.normalize(t.float(), dim=-1).mean(0) for t in table]
+                table = [faces - faces.mean(0) + mean for faces, mean in zip(own, other_mean)]
+            sizes = torch.tensor([len(t) for t in table], device=table[0].device)
+            self._counterfactual_lookup = torch.cat(table), torch.cumsum(sizes, 0) - sizes, sizes
+        return self._counterfactual_lookup
 
     def _own_face_table(self) -> list[torch.Tensor]:
         """The teacher's embedding of each forgotten person's training faces (alone), ``[(faces, dim)]``."""
